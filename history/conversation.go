@@ -1,0 +1,175 @@
+package history
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/cockroachdb/pebble/v2"
+)
+
+// History returns up to limit messages of conv with seq < before (before 0:
+// the newest), in ascending seq order, and whether older messages remain.
+// limit <= 0 means 50; at most 500. It returns ErrNotFound if conv does not
+// exist or user is not a member of it.
+func (s *Store) History(user, conv string, before uint64, limit int) (msgs []Message, more bool, err error) {
+	if !validID(user) || !validID(conv) {
+		return nil, false, fmt.Errorf("%w: user or conversation id", ErrInvalid)
+	}
+	limit = clampLimit(limit, defaultHistoryLimit, maxHistoryLimit)
+	err = s.readDB(func(db *pebble.DB) error {
+		snap := db.NewSnapshot()
+		defer snap.Close()
+		member, err := has(snap, memberKey(user, conv))
+		if err != nil {
+			return err
+		}
+		if !member {
+			return ErrNotFound
+		}
+		msgs, more, err = readHistory(snap, conv, before, limit)
+		return err
+	})
+	if err != nil {
+		if errors.Is(err, ErrNotFound) || errors.Is(err, ErrClosed) {
+			return nil, false, err
+		}
+		return nil, false, fmt.Errorf("history: history of %q: %w", conv, err)
+	}
+	return msgs, more, nil
+}
+
+func readHistory(snap reader, conv string, before uint64, limit int) (msgs []Message, more bool, err error) {
+	prefix := seqPrefix(kindMessage, conv)
+	upper := prefixEnd(prefix)
+	if before > 0 {
+		upper = msgKey(conv, before)
+	}
+	it, err := snap.NewIter(&pebble.IterOptions{LowerBound: prefix, UpperBound: upper})
+	if err != nil {
+		return nil, false, err
+	}
+	defer func() { err = errors.Join(err, it.Close()) }()
+	for ok := it.Last(); ok; ok = it.Prev() {
+		if len(msgs) == limit {
+			more = true
+			break
+		}
+		_, seq, err := parseSeqKey(kindMessage, it.Key())
+		if err != nil {
+			return nil, false, err
+		}
+		v, err := it.ValueAndErr()
+		if err != nil {
+			return nil, false, err
+		}
+		m, err := decodeMessage(conv, seq, v, nil)
+		if err != nil {
+			return nil, false, err
+		}
+		msgs = append(msgs, *m)
+	}
+	if err := it.Error(); err != nil {
+		return nil, false, err
+	}
+	slices.Reverse(msgs)
+	return msgs, more, nil
+}
+
+// Conversations returns all of user's conversations, the one with the most
+// recent last message first (by its time, then its id); conversations whose
+// messages retention deleted come last.
+func (s *Store) Conversations(user string) ([]Conversation, error) {
+	if !validID(user) {
+		return nil, fmt.Errorf("%w: user id", ErrInvalid)
+	}
+	var convs []Conversation
+	err := s.readDB(func(db *pebble.DB) error {
+		snap := db.NewSnapshot()
+		defer snap.Close()
+		ids, err := memberships(snap, user)
+		if err != nil {
+			return err
+		}
+		convs = make([]Conversation, 0, len(ids))
+		for _, id := range ids {
+			c, err := conversation(snap, user, id)
+			if err != nil {
+				return err
+			}
+			convs = append(convs, c)
+		}
+		return nil
+	})
+	if err != nil {
+		if errors.Is(err, ErrClosed) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("history: conversations of %q: %w", user, err)
+	}
+	slices.SortFunc(convs, func(a, b Conversation) int {
+		switch {
+		case a.Last == nil && b.Last == nil:
+			return cmp.Compare(a.ID, b.ID)
+		case a.Last == nil:
+			return 1
+		case b.Last == nil:
+			return -1
+		}
+		return cmp.Or(cmp.Compare(b.Last.Time, a.Last.Time), cmp.Compare(b.Last.ID, a.Last.ID))
+	})
+	return convs, nil
+}
+
+// memberships returns the ids of user's conversations.
+func memberships(snap reader, user string) (ids []string, err error) {
+	prefix := append(makeKey(1, kindMember, user), sep)
+	it, err := snap.NewIter(&pebble.IterOptions{LowerBound: prefix, UpperBound: prefixEnd(prefix)})
+	if err != nil {
+		return nil, err
+	}
+	defer func() { err = errors.Join(err, it.Close()) }()
+	for ok := it.First(); ok; ok = it.Next() {
+		parts, err := parseIDKey(kindMember, 2, it.Key())
+		if err != nil {
+			return nil, err
+		}
+		ids = append(ids, parts[1])
+	}
+	return ids, it.Error()
+}
+
+// conversation summarises conv for user.
+func conversation(snap reader, user, conv string) (Conversation, error) {
+	c := Conversation{ID: conv}
+	var err error
+	if c.LastSeq, err = getUvarint(snap, convSeqKey(conv)); err != nil {
+		return c, err
+	}
+	if c.LastSeq > 0 {
+		if c.Last, _, err = getMessage(snap, conv, c.LastSeq); err != nil {
+			return c, err
+		}
+	}
+	if c.ReadSeq, err = getUvarint(snap, readMarkKey(user, conv)); err != nil {
+		return c, err
+	}
+	c.Unread = c.LastSeq - min(c.ReadSeq, c.LastSeq)
+	c.Members, _ = directMembers(conv)
+	c.PeerRead = c.ReadSeq // a conversation with oneself
+	first := true
+	for _, m := range c.Members {
+		if m == user {
+			continue
+		}
+		mark, err := getUvarint(snap, readMarkKey(m, conv))
+		if err != nil {
+			return c, err
+		}
+		if first || mark < c.PeerRead {
+			c.PeerRead, first = mark, false
+		}
+	}
+	return c, nil
+}

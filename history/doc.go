@@ -1,0 +1,61 @@
+// Package history is Loft's durable message store: conversation logs, per-user
+// inboxes, sequences, device cursors, read state and retention, on an embedded
+// Pebble database.
+//
+// # Ownership and concurrency
+//
+// A Store owns one Pebble database and two goroutines: the committer, the only
+// writer of messages, counters, membership, cursors, read marks and dedup
+// records, and the sweeper, which applies retention in the background. Every
+// method is safe to call concurrently. Writes (Append, Submit, SetCursor,
+// MarkRead) are queued to the committer, which takes whatever is queued into
+// one Pebble batch and commits it with pebble.Sync (group commit: concurrent
+// senders share one fsync); a write is answered only after its batch is
+// durable. Committed batches are handed to Config.OnCommit in commit order
+// from the committer goroutine, before any of their writers is answered, so a
+// subscriber sees every user's inbox entries in ascending, gapless order.
+//
+// Reads (ReadInbox, History, Conversations, ...) go straight to Pebble, each
+// from one snapshot. The sweeper deletes a message, its inbox entries and
+// raises those inboxes' floors in one batch, so a read never sees an inbox
+// entry without its message; its batches are unsynced and small, and it
+// shares no lock with the committer. Counters live in the committer's memory,
+// loaded lazily from Pebble, and are written in the batch of the records they
+// number.
+//
+// Close stops accepting writes, commits what is queued, stops both goroutines
+// and closes Pebble; it is safe to call twice. A data directory is open in at
+// most one Store at a time (Pebble's LOCK file); Open fails with ErrLocked
+// otherwise.
+//
+// # Key layout
+//
+// Keys are a one-byte record kind followed by fields separated by 0x00 (user,
+// device, client and conversation ids never contain 0x00), with sequences as
+// big-endian uint64 so that byte order is numeric order:
+//
+//	'm' conv 0 seq           -> message (see codec.go), with its inbox refs
+//	'i' user 0 pts           -> inbox entry: conv 0 be64(seq), the message key
+//	                            without its kind byte
+//	'c' conv                 -> conversation counter: last seq (uvarint)
+//	'p' user                 -> inbox counter: last pts (uvarint)
+//	'g'                      -> global message id counter (uvarint)
+//	'u' user 0 conv          -> membership: the user's conversations (empty value)
+//	'r' user 0 conv          -> read mark: highest seq read (uvarint)
+//	'k' user 0 device        -> device cursor: highest pts received (uvarint)
+//	'f' user                 -> inbox floor: lowest pts retention still keeps
+//	                            (uvarint)
+//	'd' user 0 device 0 cid  -> dedup record: ack, body digest, expiry
+//	'x' expiry(be64 ms) 0 user 0 device 0 cid -> dedup expiry index (empty)
+//
+// Other values are compact binary: a version byte, then uvarints, varints and
+// length-prefixed strings (codec.go). Direct conversations are named by
+// DirectConv ("d:" a ":" b with a <= b), so the user ids of direct messages
+// must not contain ':' either.
+//
+// Counters are written in the same batch as the records they number, so
+// sequences survive a restart and are never reused, even after retention has
+// dropped every message of a conversation. A dedup record and its expiry
+// index key are written together by the committer, only where no record
+// exists, and deleted together by the sweeper once expired.
+package history

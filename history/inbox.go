@@ -1,0 +1,115 @@
+package history
+
+import (
+	"errors"
+	"fmt"
+	"math"
+
+	"github.com/cockroachdb/pebble/v2"
+)
+
+// ReadInbox returns user's inbox entries with pts > after, in ascending pts
+// order, at most limit of them (limit <= 0 means 100; at most 1000). If
+// retention has deleted entries above after, it returns a *ResetError with
+// the pts the inbox is complete from. Entries and their messages come from
+// one snapshot, so every entry has its message.
+func (s *Store) ReadInbox(user string, after uint64, limit int) ([]InboxEntry, error) {
+	if !validID(user) {
+		return nil, fmt.Errorf("%w: user id", ErrInvalid)
+	}
+	limit = clampLimit(limit, defaultInboxLimit, maxInboxLimit)
+	var entries []InboxEntry
+	err := s.readDB(func(db *pebble.DB) error {
+		snap := db.NewSnapshot()
+		defer snap.Close()
+		floor, err := getUvarint(snap, floorKey(user))
+		if err != nil {
+			return err
+		}
+		if floor > 0 && after < floor-1 { // after+1 < floor, without overflow
+			return &ResetError{Floor: floor}
+		}
+		if after == math.MaxUint64 {
+			return nil
+		}
+		entries, err = readInbox(snap, user, after, limit)
+		return err
+	})
+	if err != nil {
+		var reset *ResetError
+		if errors.As(err, &reset) || errors.Is(err, ErrClosed) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("history: read inbox of %q: %w", user, err)
+	}
+	return entries, nil
+}
+
+func readInbox(snap reader, user string, after uint64, limit int) (entries []InboxEntry, err error) {
+	it, err := snap.NewIter(&pebble.IterOptions{
+		LowerBound: inboxKey(user, after+1),
+		UpperBound: prefixEnd(seqPrefix(kindInbox, user)),
+	})
+	if err != nil {
+		return nil, err
+	}
+	defer func() { err = errors.Join(err, it.Close()) }()
+	for ok := it.First(); ok && len(entries) < limit; ok = it.Next() {
+		_, pts, err := parseSeqKey(kindInbox, it.Key())
+		if err != nil {
+			return nil, err
+		}
+		v, err := it.ValueAndErr()
+		if err != nil {
+			return nil, err
+		}
+		conv, seq, err := parseInboxValue(v)
+		if err != nil {
+			return nil, err
+		}
+		m, found, err := getMessage(snap, conv, seq)
+		if err != nil {
+			return nil, err
+		}
+		if !found {
+			// Retention deletes a message and its entries in one batch.
+			return nil, fmt.Errorf("%w: inbox entry %d has no message %q %d", errCorrupt, pts, conv, seq)
+		}
+		entries = append(entries, InboxEntry{Pts: pts, Message: m})
+	}
+	return entries, it.Error()
+}
+
+// InboxHead returns the last pts assigned in user's inbox, 0 if none.
+func (s *Store) InboxHead(user string) (uint64, error) {
+	if !validID(user) {
+		return 0, fmt.Errorf("%w: user id", ErrInvalid)
+	}
+	return s.readUvarint(userPtsKey(user))
+}
+
+// Cursor returns the pts device last reported received, 0 if none.
+func (s *Store) Cursor(user, device string) (uint64, error) {
+	if !validID(user) || !validID(device) {
+		return 0, fmt.Errorf("%w: user or device id", ErrInvalid)
+	}
+	return s.readUvarint(cursorKey(user, device))
+}
+
+func (s *Store) readUvarint(key []byte) (v uint64, err error) {
+	err = s.readDB(func(db *pebble.DB) error {
+		v, err = getUvarint(db, key)
+		return err
+	})
+	if err != nil && !errors.Is(err, ErrClosed) {
+		err = fmt.Errorf("history: read %q: %w", key, err)
+	}
+	return v, err
+}
+
+func clampLimit(limit, def, maxLimit int) int {
+	if limit <= 0 {
+		return def
+	}
+	return min(limit, maxLimit)
+}

@@ -1,0 +1,262 @@
+package history
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/bloom"
+	"github.com/cockroachdb/pebble/v2/vfs"
+)
+
+// Defaults and limits of Config and of the read methods.
+const (
+	minDedupWindow       = 7 * 24 * time.Hour
+	defaultSweepInterval = time.Minute
+	defaultMaxBatch      = 4096
+
+	defaultInboxLimit   = 100
+	maxInboxLimit       = 1000
+	defaultHistoryLimit = 50
+	maxHistoryLimit     = 500
+)
+
+// Store is Loft's message store on one Pebble database. Open it with Open and
+// release it with Close; every method is safe for concurrent use.
+type Store struct {
+	cfg  Config
+	db   *pebble.DB
+	lock *pebble.Lock
+	log  *slog.Logger
+
+	// reqs feeds the committer. Senders hold sendMu.RLock while they send, so
+	// that Close, which closes reqs under sendMu.Lock, never races a send.
+	reqs    chan op
+	sendMu  sync.RWMutex
+	sending bool // guarded by sendMu; false once Close has begun
+
+	// dbMu.RLock is held by every read and sweep for as long as it uses db;
+	// Close takes dbMu.Lock to close db. The committer does not take it: Close
+	// waits for the committer before closing db.
+	dbMu   sync.RWMutex
+	dbOpen bool // guarded by dbMu
+
+	sweepMu sync.Mutex // serialises sweeps: they are the only writer of floors
+
+	ctx       context.Context // cancelled by Close; stops the sweeper
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup // the sweeper
+	committed chan struct{}  // closed when the committer has returned
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// Open opens (creating if needed) the store in dir and starts its committer
+// and sweeper goroutines. If another Store, in this process or another, has
+// dir open, Open returns an error wrapping ErrLocked. The caller must Close
+// the Store.
+func Open(dir string, cfg Config) (*Store, error) {
+	if err := cfg.setDefaults(); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("history: open: %w", err)
+	}
+	// Take Pebble's lock ourselves so that a held lock is told apart from
+	// other failures to open: Pebble's own error for it has no type. Any
+	// failure here means the LOCK file could not be locked.
+	lock, err := pebble.LockDirectory(dir, vfs.Default)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %s: %w", ErrLocked, dir, err)
+	}
+	db, err := pebble.Open(dir, pebbleOptions(cfg.Logger, lock))
+	if err != nil {
+		return nil, errors.Join(fmt.Errorf("history: open %s: %w", dir, err), lock.Close())
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &Store{
+		cfg:       cfg,
+		db:        db,
+		lock:      lock,
+		log:       cfg.Logger,
+		reqs:      make(chan op, cfg.MaxBatch),
+		sending:   true,
+		dbOpen:    true,
+		ctx:       ctx,
+		cancel:    cancel,
+		committed: make(chan struct{}),
+	}
+	c := newCommitter(s)
+	go c.run()
+	s.wg.Add(1)
+	go s.sweepLoop()
+	return s, nil
+}
+
+// setDefaults fills in the defaults documented on Config and rejects
+// negative limits.
+func (c *Config) setDefaults() error {
+	if c.MaxAge < 0 || c.MaxPerConversation < 0 || c.MaxBatch < 0 || c.SweepInterval < 0 || c.DedupWindow < 0 {
+		return fmt.Errorf("%w: negative Config limit", ErrInvalid)
+	}
+	if c.DedupWindow < minDedupWindow {
+		c.DedupWindow = minDedupWindow
+	}
+	if c.SweepInterval == 0 {
+		c.SweepInterval = defaultSweepInterval
+	}
+	if c.MaxBatch == 0 {
+		c.MaxBatch = defaultMaxBatch
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	return nil
+}
+
+// pebbleOptions tunes Pebble for a chat store: many point lookups (dedup
+// records, counters, messages of an inbox page), so bloom filters on every
+// level; a memtable large enough to absorb bursts of small synced batches.
+func pebbleOptions(log *slog.Logger, lock *pebble.Lock) *pebble.Options {
+	opts := &pebble.Options{
+		CacheSize:          64 << 20,
+		MemTableSize:       32 << 20,
+		FormatMajorVersion: pebble.FormatNewest,
+		Logger:             pebbleLogger{log},
+		Lock:               lock,
+	}
+	for i := range opts.Levels {
+		opts.Levels[i].FilterPolicy = bloom.FilterPolicy(10)
+	}
+	return opts
+}
+
+// pebbleLogger routes Pebble's log lines to the store's logger.
+type pebbleLogger struct{ log *slog.Logger }
+
+func (l pebbleLogger) Infof(format string, args ...any) {
+	if l.log.Enabled(context.Background(), slog.LevelInfo) {
+		l.log.Info("pebble: " + fmt.Sprintf(format, args...))
+	}
+}
+
+func (l pebbleLogger) Errorf(format string, args ...any) {
+	l.log.Error("pebble: " + fmt.Sprintf(format, args...))
+}
+
+// Fatalf must not return (Pebble calls it on corruption); a panic stops the
+// process like Pebble's default logger does, but with a stack.
+func (l pebbleLogger) Fatalf(format string, args ...any) {
+	msg := "pebble: " + fmt.Sprintf(format, args...)
+	l.log.Error(msg)
+	panic(msg)
+}
+
+// Close stops accepting writes (they fail with ErrClosed), commits every
+// write already queued, stops the committer and the sweeper and closes the
+// database. It is safe to call more than once; every call returns the first
+// call's result.
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() {
+		// Senders blocked on a full queue hold sendMu.RLock; the committer
+		// keeps draining, so Lock is granted once they are through.
+		s.sendMu.Lock()
+		s.sending = false
+		close(s.reqs)
+		s.sendMu.Unlock()
+		<-s.committed
+
+		s.cancel()
+		s.wg.Wait()
+
+		s.dbMu.Lock()
+		s.dbOpen = false
+		err := s.db.Close()
+		s.dbMu.Unlock()
+		s.closeErr = errors.Join(err, s.lock.Close())
+		if s.closeErr != nil {
+			s.closeErr = fmt.Errorf("history: close: %w", s.closeErr)
+		}
+	})
+	return s.closeErr
+}
+
+// readDB runs f with the database open for reading, or returns ErrClosed.
+func (s *Store) readDB(f func(db *pebble.DB) error) error {
+	s.dbMu.RLock()
+	defer s.dbMu.RUnlock()
+	if !s.dbOpen {
+		return ErrClosed
+	}
+	return f(s.db)
+}
+
+// reader is what reads need of a Pebble DB or snapshot.
+type reader interface {
+	Get(key []byte) ([]byte, io.Closer, error)
+	NewIter(o *pebble.IterOptions) (*pebble.Iterator, error)
+}
+
+// getUvarint reads a uvarint record, 0 if absent.
+func getUvarint(r reader, key []byte) (uint64, error) {
+	v, closer, err := r.Get(key)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	defer closer.Close()
+	return decodeUvarint(v)
+}
+
+// getValue reads a record, copying it; found is false if absent.
+func getValue(r reader, key []byte) (v []byte, found bool, err error) {
+	raw, closer, err := r.Get(key)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	defer closer.Close()
+	return bytes.Clone(raw), true, nil
+}
+
+// has reports whether key exists.
+func has(r reader, key []byte) (bool, error) {
+	_, closer, err := r.Get(key)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return true, closer.Close()
+}
+
+// getMessage reads and decodes the message conv/seq; found is false if
+// retention deleted it.
+func getMessage(r reader, conv string, seq uint64) (m *Message, found bool, err error) {
+	raw, closer, err := r.Get(msgKey(conv, seq))
+	if errors.Is(err, pebble.ErrNotFound) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	defer closer.Close()
+	m, err = decodeMessage(conv, seq, raw, nil)
+	return m, err == nil, err
+}

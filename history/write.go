@@ -1,0 +1,242 @@
+package history
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"strings"
+)
+
+// Submit queues req for the next group commit and returns once it is queued,
+// so that one caller's messages are stored in the order it submits them. If
+// Submit returns nil, done is called exactly once, on the committer goroutine,
+// after the batch is durable and Config.OnCommit has run (or with the error
+// that failed it); done must not block, and may be nil. Submit respects ctx
+// only while it waits for room in the queue. It returns ErrInvalid (wrapped)
+// for a request Append would reject and ErrClosed once Close has begun.
+func (s *Store) Submit(ctx context.Context, req AppendRequest, done func(Ack, error)) error {
+	if err := validateAppend(&req); err != nil {
+		return err
+	}
+	req.Body = bytes.Clone(req.Body) // OnCommit's messages must not change
+	return s.enqueue(ctx, &appendOp{req: req, digest: digest(req.To, req.Body), done: done})
+}
+
+// Append stores one direct message and returns where it was stored, once it
+// is durable. A retry with the same From, Device and ClientID returns the
+// original Ack with Duplicate set and stores nothing; with a different To or
+// Body it fails with ErrConflict. A client id is remembered for at least
+// Config.DedupWindow.
+//
+// ctx bounds only the wait for room in the commit queue: once queued, Append
+// waits for the commit whatever ctx does, so its result is never ambiguous.
+// Ids must be non-empty and free of 0x00, From and To also free of ':' (it
+// separates them in the conversation id), and Body non-empty; otherwise
+// Append returns ErrInvalid (wrapped).
+func (s *Store) Append(ctx context.Context, req AppendRequest) (Ack, error) {
+	type result struct {
+		ack Ack
+		err error
+	}
+	ch := make(chan result, 1)
+	err := s.Submit(ctx, req, func(a Ack, err error) { ch <- result{a, err} })
+	if err != nil {
+		return Ack{}, err
+	}
+	r := <-ch
+	return r.ack, r.err
+}
+
+// SetCursor records that device has received user's inbox up to pts and
+// returns the stored cursor, which never decreases. pts beyond the inbox head
+// is ErrInvalid (wrapped). The write is durable when SetCursor returns; ctx
+// works as in Append.
+func (s *Store) SetCursor(ctx context.Context, user, device string, pts uint64) (uint64, error) {
+	if !validID(user) || !validID(device) {
+		return 0, fmt.Errorf("%w: user or device id", ErrInvalid)
+	}
+	o := &cursorOp{user: user, device: device, pts: pts, done: make(chan error, 1)}
+	if err := s.enqueue(ctx, o); err != nil {
+		return 0, err
+	}
+	if err := <-o.done; err != nil {
+		return 0, err
+	}
+	return o.stored, nil
+}
+
+// MarkRead records that user has read conv up to seq and returns the stored
+// mark, which never decreases. It returns ErrNotFound if user is not a member
+// of conv and ErrInvalid (wrapped) if seq is beyond the conversation's last
+// message. The write is durable when MarkRead returns; ctx works as in
+// Append.
+func (s *Store) MarkRead(ctx context.Context, user, conv string, seq uint64) (ReadMark, error) {
+	if !validID(user) || !validID(conv) {
+		return ReadMark{}, fmt.Errorf("%w: user or conversation id", ErrInvalid)
+	}
+	o := &markReadOp{user: user, conv: conv, seq: seq, done: make(chan error, 1)}
+	if err := s.enqueue(ctx, o); err != nil {
+		return ReadMark{}, err
+	}
+	if err := <-o.done; err != nil {
+		return ReadMark{}, err
+	}
+	return o.mark, nil
+}
+
+// enqueue hands o to the committer. After it returns nil, o is finished
+// exactly once.
+func (s *Store) enqueue(ctx context.Context, o op) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.sendMu.RLock()
+	defer s.sendMu.RUnlock()
+	if !s.sending {
+		return ErrClosed
+	}
+	select {
+	case s.reqs <- o:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func validateAppend(r *AppendRequest) error {
+	switch {
+	case !validID(r.From) || strings.Contains(r.From, ":"):
+		return fmt.Errorf("%w: sender id", ErrInvalid)
+	case !validID(r.To) || strings.Contains(r.To, ":"):
+		return fmt.Errorf("%w: recipient id", ErrInvalid)
+	case !validID(r.Device):
+		return fmt.Errorf("%w: device id", ErrInvalid)
+	case !validID(r.ClientID):
+		return fmt.Errorf("%w: client message id", ErrInvalid)
+	case len(r.Body) == 0:
+		return fmt.Errorf("%w: empty body", ErrInvalid)
+	}
+	return nil
+}
+
+// digest identifies what a client id was used for: a retry must send the same
+// recipient and body.
+func digest(to string, body []byte) [digestSize]byte {
+	h := sha256.New()
+	h.Write([]byte(to))
+	h.Write([]byte{0})
+	h.Write(body)
+	var d [digestSize]byte
+	copy(d[:], h.Sum(nil))
+	return d
+}
+
+// appendOp is a queued Append or Submit.
+type appendOp struct {
+	req    AppendRequest
+	digest [digestSize]byte
+	done   func(Ack, error)
+	ack    Ack
+}
+
+func (o *appendOp) apply(c *committer) error {
+	r := &o.req
+	v, found, err := c.get(dedupKey(r.From, r.Device, r.ClientID))
+	if err != nil {
+		return err
+	}
+	if !found {
+		o.ack, err = c.appendMessage(o)
+		return err
+	}
+	rec, err := decodeDedup(v)
+	if err != nil {
+		return err
+	}
+	if rec.Digest != o.digest {
+		return fmt.Errorf("%w: %q", ErrConflict, r.ClientID)
+	}
+	o.ack = rec.Ack
+	o.ack.Duplicate = true
+	return nil
+}
+
+func (o *appendOp) finish(err error) {
+	if o.done == nil {
+		return
+	}
+	if err != nil {
+		o.done(Ack{}, err)
+		return
+	}
+	o.done(o.ack, nil)
+}
+
+// cursorOp is a queued SetCursor.
+type cursorOp struct {
+	user, device string
+	pts          uint64
+	stored       uint64
+	done         chan error // buffered: finish never blocks
+}
+
+func (o *cursorOp) apply(c *committer) error {
+	head, err := c.loadUser(o.user)
+	if err != nil {
+		return err
+	}
+	if o.pts > head {
+		return fmt.Errorf("%w: cursor %d beyond inbox head %d", ErrInvalid, o.pts, head)
+	}
+	key := cursorKey(o.user, o.device)
+	old, err := c.getUvarint(key)
+	if err != nil {
+		return err
+	}
+	o.stored = max(old, o.pts)
+	if o.pts > old {
+		c.put(key, encodeUvarint(o.pts))
+	}
+	return nil
+}
+
+func (o *cursorOp) finish(err error) { o.done <- err }
+
+// markReadOp is a queued MarkRead.
+type markReadOp struct {
+	user, conv string
+	seq        uint64
+	mark       ReadMark
+	done       chan error // buffered: finish never blocks
+}
+
+func (o *markReadOp) apply(c *committer) error {
+	_, member, err := c.get(memberKey(o.user, o.conv))
+	if err != nil {
+		return err
+	}
+	if !member {
+		return ErrNotFound
+	}
+	last, err := c.loadConv(o.conv)
+	if err != nil {
+		return err
+	}
+	if o.seq > last {
+		return fmt.Errorf("%w: read mark %d beyond last message %d", ErrInvalid, o.seq, last)
+	}
+	key := readMarkKey(o.user, o.conv)
+	old, err := c.getUvarint(key)
+	if err != nil {
+		return err
+	}
+	members, _ := directMembers(o.conv)
+	o.mark = ReadMark{Conv: o.conv, Seq: max(old, o.seq), Advanced: o.seq > old, Members: members}
+	if o.mark.Advanced {
+		c.put(key, encodeUvarint(o.seq))
+	}
+	return nil
+}
+
+func (o *markReadOp) finish(err error) { o.done <- err }
