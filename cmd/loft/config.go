@@ -1,0 +1,110 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+)
+
+// config is every setting of the server, from flags and LOFT_* variables.
+type config struct {
+	Listen          string
+	DataDir         string
+	JWTSecret       string
+	JWTSecretFile   string
+	JWTPublicKey    string
+	JWTAlgorithms   string
+	JWTIssuer       string
+	JWTAudience     string
+	JWTLeeway       time.Duration
+	Origins         string
+	MaxBody         int
+	AuthTimeout     time.Duration
+	PingInterval    time.Duration
+	PongTimeout     time.Duration
+	SendQueue       int
+	RateLimit       float64
+	SyncPage        int
+	RetentionAge    time.Duration
+	RetentionCount  int
+	ShutdownTimeout time.Duration
+	LogLevel        string
+}
+
+// flags registers the server's flags on fs; each has a LOFT_* twin.
+func (c *config) flags(fs *flag.FlagSet) {
+	fs.StringVar(&c.Listen, "listen", "127.0.0.1:8080", "HTTP and WebSocket listen address")
+	fs.StringVar(&c.DataDir, "data", "./data", "data directory (Pebble store, generated dev secret)")
+	fs.StringVar(&c.JWTSecret, "jwt-secret", "", "HS256 secret for client tokens (prefer the environment variable)")
+	fs.StringVar(&c.JWTSecretFile, "jwt-secret-file", "", "file holding the HS256 secret (default: DATA/jwt-secret, generated on first start)")
+	fs.StringVar(&c.JWTPublicKey, "jwt-public-key", "", "PEM public key file for RS256, ES256 or EdDSA tokens instead of a secret")
+	fs.StringVar(&c.JWTAlgorithms, "jwt-algs", "", "comma-separated accepted JWT algorithms (default: HS256, or by the public key's type)")
+	fs.StringVar(&c.JWTIssuer, "jwt-issuer", "", "required token issuer (iss), if set")
+	fs.StringVar(&c.JWTAudience, "jwt-audience", "", "required token audience (aud), if set")
+	fs.DurationVar(&c.JWTLeeway, "jwt-leeway", 30*time.Second, "allowed clock skew on token exp and nbf")
+	fs.StringVar(&c.Origins, "origins", "", "comma-separated browser Origin host patterns allowed besides the server's own host")
+	fs.IntVar(&c.MaxBody, "max-body", 16<<10, "largest message body in bytes")
+	fs.DurationVar(&c.AuthTimeout, "auth-timeout", 10*time.Second, "time a new connection has to authenticate")
+	fs.DurationVar(&c.PingInterval, "ping-interval", 30*time.Second, "time between server pings")
+	fs.DurationVar(&c.PongTimeout, "pong-timeout", 30*time.Second, "time a device has to answer a ping before it is dropped")
+	fs.IntVar(&c.SendQueue, "send-queue", 1024, "frames queued for a slow client before it is disconnected")
+	fs.Float64Var(&c.RateLimit, "rate-limit", 1000, "frames per second one connection may send (bursts of twice that)")
+	fs.IntVar(&c.SyncPage, "sync-page", 200, "inbox entries per sync page")
+	fs.DurationVar(&c.RetentionAge, "retention-max-age", 0, "drop messages older than this (0: keep forever)")
+	fs.IntVar(&c.RetentionCount, "retention-max-messages", 0, "keep only this many newest messages per conversation (0: no limit)")
+	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 15*time.Second, "time to finish in-flight work on SIGINT/SIGTERM")
+	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
+}
+
+// envName is the environment variable of a flag: -max-body is LOFT_MAX_BODY.
+func envName(flagName string) string {
+	return "LOFT_" + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+// parseConfig reads LOFT_* variables, then flags, which win.
+func parseConfig(name string, args []string, getenv func(string) string, stderr io.Writer) (config, error) {
+	var c config
+	fs := newFlagSet(name, stderr, func(fs *flag.FlagSet) { c.flags(fs) })
+	if err := parseWithEnv(fs, args, getenv); err != nil {
+		return c, err
+	}
+	if fs.NArg() > 0 {
+		return c, fmt.Errorf("unexpected argument %q (see --help)", fs.Arg(0))
+	}
+	return c, nil
+}
+
+func newFlagSet(name string, out io.Writer, register func(*flag.FlagSet)) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(out)
+	register(fs)
+	fs.Usage = func() {
+		fmt.Fprintf(out, "Usage: %s [flags]\n\nEvery flag can also be set with its environment variable; a flag wins over the variable.\n\n", name)
+		fs.VisitAll(func(f *flag.Flag) {
+			def := ""
+			if f.DefValue != "" {
+				def = " (default " + f.DefValue + ")"
+			}
+			fmt.Fprintf(out, "  -%s, %s\n        %s%s\n", f.Name, envName(f.Name), f.Usage, def)
+		})
+	}
+	return fs
+}
+
+// parseWithEnv applies LOFT_* variables as flag values, then parses args.
+func parseWithEnv(fs *flag.FlagSet, args []string, getenv func(string) string) error {
+	var err error
+	fs.VisitAll(func(f *flag.Flag) {
+		if v := getenv(envName(f.Name)); v != "" && err == nil {
+			if e := fs.Set(f.Name, v); e != nil {
+				err = fmt.Errorf("%s: %v", envName(f.Name), e)
+			}
+		}
+	})
+	if err != nil {
+		return err
+	}
+	return fs.Parse(args)
+}
