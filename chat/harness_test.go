@@ -24,6 +24,7 @@ type testServer struct {
 	mu       sync.Mutex // serialises stop
 	tb       testing.TB
 	dir      string
+	hcfg     history.Config // the store's config, minus OnCommit
 	cfg      Config
 	store    *history.Store
 	srv      *Server
@@ -35,7 +36,13 @@ type testServer struct {
 // newTestServer starts a server; adjust may change the chat config.
 func newTestServer(tb testing.TB, adjust func(*Config)) *testServer {
 	tb.Helper()
-	ts := &testServer{tb: tb, dir: tb.TempDir()}
+	return newTestServerStore(tb, history.Config{}, adjust)
+}
+
+// newTestServerStore is newTestServer with a store config.
+func newTestServerStore(tb testing.TB, hcfg history.Config, adjust func(*Config)) *testServer {
+	tb.Helper()
+	ts := &testServer{tb: tb, dir: tb.TempDir(), hcfg: hcfg}
 	ts.start(adjust)
 	tb.Cleanup(ts.stop)
 	return ts
@@ -44,7 +51,9 @@ func newTestServer(tb testing.TB, adjust func(*Config)) *testServer {
 func (ts *testServer) start(adjust func(*Config)) {
 	ts.tb.Helper()
 	var srv *Server
-	store, err := history.Open(ts.dir, history.Config{OnCommit: func(b []history.Appended) { srv.Committed(b) }})
+	hcfg := ts.hcfg
+	hcfg.OnCommit = func(b []history.Appended) { srv.Committed(b) }
+	store, err := history.Open(ts.dir, hcfg)
 	if err != nil {
 		ts.tb.Fatalf("open store: %v", err)
 	}

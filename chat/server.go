@@ -46,7 +46,7 @@ type Config struct {
 	// WriteTimeout bounds one frame write to a client. Default 10 s.
 	WriteTimeout time.Duration
 	// SendQueue is how many frames may wait for a slow client before it is
-	// closed with CloseSlow. Default 1024.
+	// closed with CloseSlow. Default 1024; it must exceed MaxInFlight.
 	SendQueue int
 	// MaxInFlight is how many of one session's sends may await their
 	// commit; the session stops reading beyond it. Default 256.
@@ -91,6 +91,10 @@ func (c *Config) setDefaults() error {
 	}
 	if c.MaxBody < 0 || c.SendQueue < 0 || c.MaxInFlight < 0 || c.RateLimit < 0 || c.SyncPage < 0 {
 		return errors.New("chat: limits must not be negative")
+	}
+	if c.SendQueue <= c.MaxInFlight {
+		// Every in-flight send is answered through the queue.
+		return errors.New("chat: SendQueue must be larger than MaxInFlight")
 	}
 	return nil
 }

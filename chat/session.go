@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/coder/websocket"
@@ -33,6 +34,10 @@ type session struct {
 	// Owned by the reader goroutine.
 	authed bool
 	bucket tokenBucket
+
+	// wantEntries is set once the client asked to sync: inbox entries
+	// before that are not queued, since the sync reads them from the store.
+	wantEntries atomic.Bool
 
 	inflight chan struct{} // one slot per send awaiting its commit
 	stopRead chan struct{} // closed by shutdown: take no new sends
@@ -69,6 +74,9 @@ func (s *session) Device() string { return s.device }
 // Deliver implements Subscriber.
 func (s *session) Deliver(ev Event) {
 	if ev.SkipDevice != "" && ev.SkipDevice == s.device {
+		return
+	}
+	if ev.Msg != nil && !s.wantEntries.Load() {
 		return
 	}
 	s.q.push(outItem{frame: ev.Frame, pts: ev.Pts, msg: ev.Msg})
@@ -397,6 +405,9 @@ func (s *session) handleSync(f *inFrame) error {
 	if f.After == nil {
 		return badFrame(`"after" is required: the last pts this device has`)
 	}
+	// Set before the request is queued: every entry committed after the
+	// sync's snapshot then follows it in the queue.
+	s.wantEntries.Store(true)
 	s.q.push(outItem{sync: &syncRequest{id: f.ID, after: *f.After}})
 	return nil
 }

@@ -256,17 +256,28 @@ func (w *writer) sync(req *syncRequest) {
 		if len(entries) == 0 {
 			break
 		}
-		b := appendHead(w.batch[:0], "messages", req.id)
-		b = append(b, `,"messages":[`...)
-		for i, e := range entries {
-			if i > 0 {
+		// One store page may become several frames: a frame holds at
+		// most maxBatchBytes, so big bodies do not make huge frames.
+		var b []byte
+		for _, e := range entries {
+			if len(b) == 0 {
+				b = appendHead(w.batch[:0], "messages", req.id)
+				b = append(b, `,"messages":[`...)
+			} else {
 				b = append(b, ',')
 			}
 			b = appendEntry(b, e.Pts, encodeMessage(e.Message), w.s.user)
 			w.sent = e.Pts
+			if len(b) >= maxBatchBytes {
+				w.batch = append(b, "]}"...)
+				w.write(w.batch)
+				b = nil
+			}
 		}
-		w.batch = append(b, "]}"...)
-		w.write(w.batch)
+		if len(b) > 0 {
+			w.batch = append(b, "]}"...)
+			w.write(w.batch)
+		}
 		w.batch = w.batch[:0]
 		if len(entries) < w.s.srv.cfg.SyncPage {
 			break
