@@ -140,3 +140,29 @@ func FuzzDecodeFrame(f *testing.F) {
 		}
 	})
 }
+
+func TestRateLimitDropsExcessFrames(t *testing.T) {
+	ts := newTestServer(t, func(c *Config) { c.RateLimit = 1 }) // bursts of 2
+	c := ts.dial(t)
+	for i := 0; i < 20; i++ {
+		c.write(map[string]any{"type": "ping", "id": fmt.Sprint(i)})
+	}
+	pongs, limited := 0, 0
+	for i := 0; i < 20; i++ {
+		f, err := c.read()
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch {
+		case f.Type == "error" && f.Code == string(CodeRateLimited):
+			limited++
+		case f.Type == "error" && f.Code == string(CodeUnauthorized):
+			pongs++ // answered: pings before auth are refused, not dropped
+		default:
+			t.Fatalf("unexpected %s", f.Raw)
+		}
+	}
+	if pongs < 2 || limited < 10 {
+		t.Fatalf("%d answered, %d rate limited", pongs, limited)
+	}
+}
