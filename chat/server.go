@@ -184,7 +184,8 @@ func (s *Server) dispatch() {
 // ServeHTTP upgrades the request to a WebSocket and runs a session on it
 // until the connection ends.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	conn, err := websocket.Accept(w, r, &s.accept)
+	cw := &corkingWriter{ResponseWriter: w, timeout: s.cfg.WriteTimeout}
+	conn, err := websocket.Accept(cw, r, &s.accept)
 	if err != nil {
 		// Accept has answered the request already (403 for a foreign
 		// Origin, 426 for a plain HTTP request).
@@ -192,7 +193,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	conn.SetReadLimit(int64(s.cfg.MaxBody) + 4096)
-	sess := newSession(s, conn)
+	sess := newSession(s, conn, cw.conn)
 	if !s.track(sess) {
 		conn.Close(CloseGoingAway, "server shutting down")
 		return

@@ -24,6 +24,7 @@ import (
 type session struct {
 	srv  *Server
 	conn *websocket.Conn
+	cork *corkConn // the socket under conn: the writer corks it per pass
 	log  *slog.Logger
 	q    outQueue
 
@@ -52,10 +53,11 @@ type session struct {
 	shutOnce    sync.Once
 }
 
-func newSession(srv *Server, conn *websocket.Conn) *session {
+func newSession(srv *Server, conn *websocket.Conn, cork *corkConn) *session {
 	s := &session{
 		srv:      srv,
 		conn:     conn,
+		cork:     cork,
 		log:      srv.log,
 		inflight: make(chan struct{}, srv.cfg.MaxInFlight),
 		stopRead: make(chan struct{}),

@@ -130,10 +130,15 @@ func (s *session) writeLoop() {
 	w := &writer{s: s}
 	for range s.q.notify {
 		items, closing, code, reason := s.q.take()
+		// One pass, one syscall: frames are buffered until uncork.
+		s.cork.cork()
 		for i := range items {
 			w.handle(&items[i])
 		}
 		w.flush()
+		if err := s.cork.uncork(); err != nil && w.err == nil {
+			w.err = err
+		}
 		s.q.recycle(items)
 		if w.err != nil {
 			s.conn.CloseNow()
@@ -219,9 +224,9 @@ func (w *writer) write(frame []byte) {
 	if w.err != nil {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), w.s.srv.cfg.WriteTimeout)
-	w.err = w.s.conn.Write(ctx, websocket.MessageText, frame)
-	cancel()
+	// No deadline here: the socket is corked, and the corkConn bounds the
+	// real write with the write timeout.
+	w.err = w.s.conn.Write(context.Background(), websocket.MessageText, frame)
 }
 
 // sync streams the inbox after req.after in pages, then turns live: the

@@ -114,8 +114,11 @@ func (c *committer) commit(ops []op) {
 			errs[i] = err
 		}
 		c.forgetCounters()
-	} else if len(c.appended) > 0 && c.s.cfg.OnCommit != nil {
-		c.s.cfg.OnCommit(c.appended)
+	} else if len(c.appended) > 0 {
+		c.s.durableID.Store(c.appended[len(c.appended)-1].Message.ID)
+		if c.s.cfg.OnCommit != nil {
+			c.s.cfg.OnCommit(c.appended)
+		}
 	}
 	for i, o := range ops {
 		o.finish(errs[i])

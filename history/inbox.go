@@ -32,7 +32,7 @@ func (s *Store) ReadInbox(user string, after uint64, limit int) ([]InboxEntry, e
 		if after == math.MaxUint64 {
 			return nil
 		}
-		entries, err = readInbox(snap, user, after, limit)
+		entries, err = readInbox(snap, user, after, limit, s.durableID.Load())
 		return err
 	})
 	if err != nil {
@@ -45,7 +45,9 @@ func (s *Store) ReadInbox(user string, after uint64, limit int) ([]InboxEntry, e
 	return entries, nil
 }
 
-func readInbox(snap reader, user string, after uint64, limit int) (entries []InboxEntry, err error) {
+// readInbox reads entries up to the first whose message is not yet durable
+// (id > durable): those follow through OnCommit once their fsync is done.
+func readInbox(snap reader, user string, after uint64, limit int, durable uint64) (entries []InboxEntry, err error) {
 	it, err := snap.NewIter(&pebble.IterOptions{
 		LowerBound: inboxKey(user, after+1),
 		UpperBound: prefixEnd(seqPrefix(kindInbox, user)),
@@ -74,6 +76,9 @@ func readInbox(snap reader, user string, after uint64, limit int) (entries []Inb
 		if !found {
 			// Retention deletes a message and its entries in one batch.
 			return nil, fmt.Errorf("%w: inbox entry %d has no message %q %d", errCorrupt, pts, conv, seq)
+		}
+		if m.ID > durable {
+			break
 		}
 		entries = append(entries, InboxEntry{Pts: pts, Message: m})
 	}

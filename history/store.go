@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -55,6 +56,12 @@ type Store struct {
 	wg        sync.WaitGroup // the sweeper
 	committed chan struct{}  // closed when the committer has returned
 
+	// durableID is the highest message id known to be on disk. Pebble makes
+	// a batch visible before its fsync completes, so readers that hand
+	// entries to devices stop at it: a device must never hold a message a
+	// crash could take back (its pts would be reused).
+	durableID atomic.Uint64
+
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -94,6 +101,12 @@ func Open(dir string, cfg Config) (*Store, error) {
 		cancel:    cancel,
 		committed: make(chan struct{}),
 	}
+	// Whatever Open found on disk is durable.
+	durable, err := getUvarint(db, globalIDKey())
+	if err != nil {
+		return nil, errors.Join(fmt.Errorf("history: open %s: %w", dir, err), db.Close(), lock.Close())
+	}
+	s.durableID.Store(durable)
 	c := newCommitter(s)
 	go c.run()
 	s.wg.Add(1)
