@@ -64,14 +64,27 @@ func newCommitter(s *Store) *committer {
 // whatever else is already queued (up to MaxBatch in all) and commits them
 // together with one fsync.
 func (c *committer) run() {
-	defer close(c.s.committed)
-	ops := make([]op, 0, c.s.cfg.MaxBatch)
+	// Batches are applied here, in order, and their fsync is awaited by
+	// waitLoop, so the next batch is built and applied while the previous
+	// one syncs. One batch may wait in the channel: at most two unsynced.
+	synced := make(chan *pendingBatch, 1)
+	waiterDone := make(chan struct{})
+	go func() {
+		defer close(waiterDone)
+		c.waitLoop(synced)
+	}()
+	defer func() {
+		close(synced)
+		<-waiterDone
+		close(c.s.committed)
+	}()
 	for {
 		first, ok := <-c.s.reqs
 		if !ok {
 			return
 		}
-		ops = append(ops[:0], first)
+		ops := make([]op, 1, min(c.s.cfg.MaxBatch, 1+len(c.s.reqs)))
+		ops[0] = first
 	drain:
 		for len(ops) < c.s.cfg.MaxBatch {
 			select {
@@ -84,61 +97,95 @@ func (c *committer) run() {
 				break drain
 			}
 		}
-		c.commit(ops)
-		clear(ops)
+		synced <- c.apply(ops)
 	}
 }
 
-// commit applies ops to one batch, commits it with pebble.Sync, hands the
-// appended messages to OnCommit and then answers every op.
-func (c *committer) commit(ops []op) {
+// pendingBatch is an applied batch waiting for its fsync, with the ops to
+// answer once it is durable.
+type pendingBatch struct {
+	batch    *pebble.Batch // nil when nothing was written
+	ops      []op
+	errs     []error
+	appended []Appended
+}
+
+// apply stages ops in one batch and applies it without waiting for the WAL
+// fsync (ApplyNoSyncWait keeps commit order, which two goroutines calling
+// Commit would not). Nothing is answered here: waitLoop answers in order,
+// after the fsync, so no reply and no OnCommit runs ahead of durability.
+func (c *committer) apply(ops []op) *pendingBatch {
 	c.batch = c.db.NewBatch()
-	errs := make([]error, len(ops))
+	p := &pendingBatch{ops: ops, errs: make([]error, len(ops))}
 	for i, o := range ops {
 		if err := o.apply(c); err != nil {
-			errs[i] = wrapStorageErr(err)
+			p.errs[i] = err
 		}
 	}
 	c.flushCounters()
 	err := c.batchErr
-	if err == nil && !c.batch.Empty() {
-		err = c.batch.Commit(pebble.Sync)
+	if err == nil {
+		err = c.s.syncErr()
 	}
-	err = errors.Join(err, c.batch.Close())
+	if err == nil && !c.batch.Empty() {
+		if err = c.db.ApplyNoSyncWait(c.batch, pebble.Sync); err == nil {
+			p.batch = c.batch
+		}
+	}
+	if p.batch == nil {
+		err = errors.Join(err, c.batch.Close())
+	}
 	if err != nil {
 		// Nothing of the batch is stored: every op fails (a duplicate may
 		// have been answered from a staged record), and the counters are
 		// reloaded so that sequences keep no gaps.
 		err = fmt.Errorf("history: commit: %w", err)
-		for i := range errs {
-			errs[i] = err
+		for i := range p.errs {
+			p.errs[i] = err
 		}
 		c.forgetCounters()
-	} else if len(c.appended) > 0 {
-		c.s.durableID.Store(c.appended[len(c.appended)-1].Message.ID)
-		if c.s.cfg.OnCommit != nil {
-			c.s.cfg.OnCommit(c.appended)
-		}
-	}
-	for i, o := range ops {
-		o.finish(errs[i])
+	} else {
+		p.appended = c.appended
 	}
 	c.batch, c.batchErr, c.appended = nil, nil, nil
 	clear(c.staged)
 	if len(c.convSeq)+len(c.userPts) > maxCachedCounters {
 		c.forgetCounters()
 	}
+	return p
 }
 
-// wrapStorageErr marks an error from Pebble (not one of the package's
-// sentinels, which callers map to client errors) as the store's.
-func wrapStorageErr(err error) error {
-	for _, own := range []error{ErrInvalid, ErrNotFound, ErrConflict, ErrClosed} {
-		if errors.Is(err, own) {
-			return err
+// waitLoop waits for each applied batch's fsync, in order, then publishes
+// its messages (durable watermark, OnCommit) and answers its ops. A failed
+// fsync fails its batch and every later one: the WAL is no longer to be
+// trusted, and the store must be reopened.
+func (c *committer) waitLoop(batches <-chan *pendingBatch) {
+	for p := range batches {
+		if p.batch != nil {
+			err := p.batch.SyncWait()
+			err = errors.Join(err, p.batch.Close())
+			if err == nil {
+				err = c.s.syncErr()
+			}
+			if err != nil {
+				c.s.setSyncErr(err)
+				err = fmt.Errorf("history: commit: %w", err)
+				for i := range p.errs {
+					p.errs[i] = err
+				}
+				p.appended = nil
+			}
+		}
+		if len(p.appended) > 0 {
+			c.s.durableID.Store(p.appended[len(p.appended)-1].Message.ID)
+			if c.s.cfg.OnCommit != nil {
+				c.s.cfg.OnCommit(p.appended)
+			}
+		}
+		for i, o := range p.ops {
+			o.finish(p.errs[i])
 		}
 	}
-	return fmt.Errorf("history: write: %w", err)
 }
 
 // set stages a write that no later op of the batch reads back.

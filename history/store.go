@@ -62,6 +62,10 @@ type Store struct {
 	// crash could take back (its pts would be reused).
 	durableID atomic.Uint64
 
+	// walErr is the first failed WAL fsync; every later write fails with
+	// it, as the log can no longer be trusted.
+	walErr atomic.Pointer[error]
+
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -272,4 +276,17 @@ func getMessage(r reader, conv string, seq uint64) (m *Message, found bool, err 
 	defer closer.Close()
 	m, err = decodeMessage(conv, seq, raw, nil)
 	return m, err == nil, err
+}
+
+func (s *Store) syncErr() error {
+	if p := s.walErr.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+func (s *Store) setSyncErr(err error) {
+	if err != nil {
+		s.walErr.CompareAndSwap(nil, &err)
+	}
 }
