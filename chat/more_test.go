@@ -166,3 +166,40 @@ func TestRateLimitDropsExcessFrames(t *testing.T) {
 		t.Fatalf("%d answered, %d rate limited", pongs, limited)
 	}
 }
+
+// FuzzFastDecoderAgrees checks the reflection-free decoder against
+// encoding/json: wherever the fast path answers, it must answer the same.
+func FuzzFastDecoderAgrees(f *testing.F) {
+	for _, seed := range []string{
+		`{"type":"send","id":"1","to":"bob","cid":"x","body":{"a":[1,"}",{"b":null}]}}`,
+		`{"type":"sync","after":18446744073709551615}`,
+		`{"type":"sync","after":18446744073709551616}`,
+		`{"type":"history","conv":"d:a:b","before":3,"limit":10}`,
+		`{"type":"read","conv":"d:a:b","seq":01}`,
+		`{"type":"send","body":{"a":"\"}"},"to":"x"}`,
+		` {"type" : "ping" , "id":"p"} `,
+		`{"type":"ping","type":"send"}`,
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		fast, ok := decodeFrameFast(data)
+		if !ok {
+			return
+		}
+		slow, err := decodeFrameSlow(data)
+		if err != nil {
+			t.Fatalf("fast path accepted %q, encoding/json says %v", data, err)
+		}
+		same := fast.Type == slow.Type && fast.ID == slow.ID && fast.Token == slow.Token &&
+			fast.Device == slow.Device && fast.Platform == slow.Platform && fast.To == slow.To &&
+			fast.CID == slow.CID && bytes.Equal(fast.Body, slow.Body) && fast.Conv == slow.Conv &&
+			fast.Before == slow.Before && fast.Limit == slow.Limit &&
+			eqPtr(fast.After, slow.After) && eqPtr(fast.Pts, slow.Pts) && eqPtr(fast.Seq, slow.Seq)
+		if !same {
+			t.Fatalf("decoders disagree on %q:\nfast %+v\nslow %+v", data, fast, slow)
+		}
+	})
+}
+
+func eqPtr(a, b *uint64) bool { return (a == nil) == (b == nil) && (a == nil || *a == *b) }

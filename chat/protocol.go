@@ -63,6 +63,14 @@ func badFrame(msg string) error { return &frameError{CodeBadFrame, msg} }
 
 // decodeFrame parses one client frame strictly.
 func decodeFrame(data []byte) (*inFrame, error) {
+	if f, ok := decodeFrameFast(data); ok {
+		return f, nil
+	}
+	return decodeFrameSlow(data)
+}
+
+// decodeFrameSlow parses any frame with encoding/json, and words the error.
+func decodeFrameSlow(data []byte) (*inFrame, error) {
 	var f inFrame
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
