@@ -96,6 +96,7 @@ func (w *corkingWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	}
 	w.conn = &corkConn{Conn: conn, timeout: w.timeout}
 	// A fresh writer over the corkConn; the hijacked one holds nothing, as
-	// the 101 response was flushed before the hijack.
-	return w.conn, bufio.NewReadWriter(brw.Reader, bufio.NewWriterSize(w.conn, 4096)), nil
+	// the 101 response was flushed before the hijack. It can be tiny: the
+	// corkConn does the buffering, and an idle connection keeps it forever.
+	return w.conn, bufio.NewReadWriter(brw.Reader, bufio.NewWriterSize(w.conn, 64)), nil
 }
