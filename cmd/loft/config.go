@@ -31,6 +31,7 @@ type config struct {
 	RetentionCount  int
 	ShutdownTimeout time.Duration
 	LogLevel        string
+	PprofAddr       string
 }
 
 // flags registers the server's flags on fs; each has a LOFT_* twin.
@@ -56,6 +57,7 @@ func (c *config) flags(fs *flag.FlagSet) {
 	fs.IntVar(&c.RetentionCount, "retention-max-messages", 0, "keep only this many newest messages per conversation (0: no limit)")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 15*time.Second, "time to finish in-flight work on SIGINT/SIGTERM")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
+	fs.StringVar(&c.PprofAddr, "pprof", "", "serve Go profiles (net/http/pprof) on this loopback address, e.g. 127.0.0.1:6060")
 }
 
 // envName is the environment variable of a flag: -max-body is LOFT_MAX_BODY.

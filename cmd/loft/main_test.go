@@ -173,3 +173,15 @@ func TestTokenNeedsAUser(t *testing.T) {
 		t.Fatal("token for an invalid user id succeeded")
 	}
 }
+
+func TestPprofOnlyOnLoopback(t *testing.T) {
+	log, _ := newLogger("error", &bytes.Buffer{})
+	if _, err := servePprof("0.0.0.0:0", log); err == nil {
+		t.Fatal("pprof accepted a public address")
+	}
+	stop, err := servePprof("127.0.0.1:0", log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop()
+}

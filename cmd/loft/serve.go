@@ -78,6 +78,15 @@ func serve(ctx context.Context, cfg config, logOut io.Writer, ready func(addr st
 		io.WriteString(w, "ok\n")
 	})
 
+	if cfg.PprofAddr != "" {
+		stopPprof, err := servePprof(cfg.PprofAddr, log)
+		if err != nil {
+			srv.Close(context.Background())
+			return err
+		}
+		defer stopPprof()
+	}
+
 	ln, err := net.Listen("tcp", cfg.Listen)
 	if err != nil {
 		srv.Close(context.Background())
