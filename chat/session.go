@@ -27,6 +27,8 @@ type session struct {
 	cork *corkConn // the socket under conn: the writer corks it per pass
 	log  *slog.Logger
 	q    outQueue
+	w    writer         // the writer's state; see writeLoop
+	wg   sync.WaitGroup // writer goroutines; Add only under q.mu
 
 	// Set once at the first successful auth, before Attach; read-only after.
 	user, device, platform string
@@ -63,7 +65,14 @@ func newSession(srv *Server, conn *websocket.Conn, cork *corkConn) *session {
 		stopRead: make(chan struct{}),
 		bucket:   tokenBucket{rate: srv.cfg.RateLimit, burst: 2 * srv.cfg.RateLimit},
 	}
-	s.q.init(srv.cfg.SendQueue)
+	s.w.s = s
+	s.q.init(srv.cfg.SendQueue, func() {
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.writeLoop()
+		}()
+	})
 	return s
 }
 
@@ -110,16 +119,11 @@ func (s *session) run() {
 			return !s.authDone
 		}, CloseAuthTimeout, "authenticate within the auth timeout")
 	})
-	writerDone := make(chan struct{})
-	go func() {
-		defer close(writerDone)
-		s.writeLoop()
-	}()
-
 	s.readLoop()
 
+	// The close starts a writer if none runs; after it none starts again.
 	s.q.close(websocket.StatusNormalClosure, "", false)
-	<-writerDone
+	s.wg.Wait()
 	s.mu.Lock()
 	s.finished = true
 	for _, t := range []*time.Timer{s.authTimer, s.pingTimer, s.expiryTimer} {

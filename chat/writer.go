@@ -27,27 +27,34 @@ type syncRequest struct {
 
 // outQueue is a session's bounded queue to its writer. Pushing never blocks:
 // a push beyond the bound closes the session with CloseSlow instead.
+//
+// The writer goroutine runs only while there is work: a push to an idle
+// queue starts it, and it exits when the queue is empty. An idle connection
+// then holds no writer stack, which is most of what it would cost.
 type outQueue struct {
-	mu     sync.Mutex
-	items  []outItem // guarded by mu
-	spare  []outItem // guarded by mu: the writer's last slice, for reuse
-	max    int
-	closed bool                 // guarded by mu: no more pushes
-	drain  bool                 // guarded by mu: write what is queued before closing
-	code   websocket.StatusCode // guarded by mu
-	reason string               // guarded by mu
-	notify chan struct{}        // capacity 1: something changed
+	mu      sync.Mutex
+	items   []outItem // guarded by mu
+	spare   []outItem // guarded by mu: the writer's last slice, for reuse
+	max     int
+	closed  bool                 // guarded by mu: no more pushes
+	drain   bool                 // guarded by mu: write what is queued before closing
+	code    websocket.StatusCode // guarded by mu
+	reason  string               // guarded by mu
+	running bool                 // guarded by mu: a writer goroutine is on it
+	start   func()               // starts a writer goroutine; called with mu held
+	done    bool                 // guarded by mu: the close was performed
 }
 
-func (q *outQueue) init(max int) {
+func (q *outQueue) init(max int, start func()) {
 	q.max = max
-	q.notify = make(chan struct{}, 1)
+	q.start = start
 }
 
-func (q *outQueue) wake() {
-	select {
-	case q.notify <- struct{}{}:
-	default:
+// wakeLocked starts a writer unless one is running or all is done.
+func (q *outQueue) wakeLocked() {
+	if !q.running && !q.done {
+		q.running = true
+		q.start()
 	}
 }
 
@@ -62,9 +69,7 @@ func (q *outQueue) push(it outItem) {
 		return
 	}
 	q.items = append(q.items, it)
-	if len(q.items) == 1 {
-		q.wake()
-	}
+	q.wakeLocked()
 }
 
 // close makes the writer close the socket with code, after writing what is
@@ -92,17 +97,28 @@ func (q *outQueue) closeLocked(code websocket.StatusCode, reason string, drain b
 	if !drain {
 		q.items = nil
 	}
-	q.wake()
+	q.wakeLocked()
 }
 
 // take hands the queued items to the writer, with the close to perform
-// after them, if any.
-func (q *outQueue) take() (items []outItem, closing bool, code websocket.StatusCode, reason string) {
+// after them, if any. With nothing to do it marks the writer stopped and
+// returns ok false: the writer must exit.
+func (q *outQueue) take(w *writer) (items []outItem, closing bool, code websocket.StatusCode, reason string, ok bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
+	if len(q.items) == 0 && !q.closed {
+		if cap(w.batch) > 8<<10 {
+			w.batch = nil // an idle connection keeps no big buffer
+		}
+		q.running = false
+		return nil, false, 0, "", false
+	}
 	items, q.items = q.items, q.spare[:0]
 	q.spare = nil
-	return items, q.closed, q.code, q.reason
+	if q.closed {
+		q.done = true // this pass performs the close; no writer after it
+	}
+	return items, q.closed, q.code, q.reason, true
 }
 
 func (q *outQueue) recycle(items []outItem) {
@@ -126,10 +142,15 @@ type writer struct {
 	err   error  // the first write error; nothing is written after it
 }
 
+// writeLoop runs while the queue has work; s.w keeps the device's state
+// between runs (one run at a time: the queue's lock hands it over).
 func (s *session) writeLoop() {
-	w := &writer{s: s}
-	for range s.q.notify {
-		items, closing, code, reason := s.q.take()
+	w := &s.w
+	for {
+		items, closing, code, reason, ok := s.q.take(w)
+		if !ok {
+			return // w belongs to the next writer now
+		}
 		// One pass, one syscall: frames are buffered until uncork.
 		s.cork.cork()
 		for i := range items {
@@ -141,6 +162,7 @@ func (s *session) writeLoop() {
 		}
 		s.q.recycle(items)
 		if w.err != nil {
+			s.q.close(websocket.StatusInternalError, "", false) // drop what is queued
 			s.conn.CloseNow()
 			return
 		}
