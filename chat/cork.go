@@ -2,11 +2,15 @@ package chat
 
 import (
 	"bufio"
+	"bytes"
 	"net"
 	"net/http"
 	"sync"
 	"time"
 )
+
+// readBufSize is a connection's read buffer: a few typical frames.
+const readBufSize = 2048
 
 // corkLimit is how much a corked connection buffers before it writes anyway.
 const corkLimit = 64 << 10
@@ -22,9 +26,22 @@ type corkConn struct {
 	net.Conn
 	timeout time.Duration // bounds each real write
 
+	// unread holds bytes the HTTP server had read past the upgrade
+	// request; Read returns them first. Only the reader goroutine reads.
+	unread []byte
+
 	mu     sync.Mutex
 	corked bool    // guarded by mu
 	buf    *[]byte // guarded by mu: pooled while corked and holding data
+}
+
+func (c *corkConn) Read(p []byte) (int, error) {
+	if len(c.unread) > 0 {
+		n := copy(p, c.unread)
+		c.unread = c.unread[n:]
+		return n, nil
+	}
+	return c.Conn.Read(p)
 }
 
 func (c *corkConn) Write(p []byte) (int, error) {
@@ -95,8 +112,13 @@ func (w *corkingWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 		return nil, nil, err
 	}
 	w.conn = &corkConn{Conn: conn, timeout: w.timeout}
-	// A fresh writer over the corkConn; the hijacked one holds nothing, as
-	// the 101 response was flushed before the hijack. It can be tiny: the
-	// corkConn does the buffering, and an idle connection keeps it forever.
-	return w.conn, bufio.NewReadWriter(brw.Reader, bufio.NewWriterSize(w.conn, 64)), nil
+	if n := brw.Reader.Buffered(); n > 0 {
+		b, _ := brw.Reader.Peek(n)
+		w.conn.unread = bytes.Clone(b)
+	}
+	// Fresh buffers over the corkConn, smaller than net/http's 4 KiB ones,
+	// since an idle connection keeps them forever. The writer can be tiny:
+	// the corkConn does the buffering. The hijacked writer holds nothing,
+	// as the 101 response was flushed before the hijack.
+	return w.conn, bufio.NewReadWriter(bufio.NewReaderSize(w.conn, readBufSize), bufio.NewWriterSize(w.conn, 64)), nil
 }

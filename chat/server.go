@@ -198,8 +198,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		conn.Close(CloseGoingAway, "server shutting down")
 		return
 	}
-	defer s.untrack(sess)
-	sess.run()
+	// The session runs on a fresh goroutine and the handler returns: after
+	// the hijack, net/http is done with the connection, and its goroutine's
+	// stack (grown by request parsing and the upgrade) is freed instead of
+	// idling under every connection.
+	go func() {
+		defer s.untrack(sess)
+		sess.run()
+	}()
 }
 
 func (s *Server) track(sess *session) bool {

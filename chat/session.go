@@ -216,7 +216,12 @@ func (s *session) handle(data []byte) {
 		return
 	}
 	if f.Type == FrameAuth {
-		s.replyErrIf(f.ID, s.handleAuth(f))
+		// Verifying a token and reading the cursor take deep stacks; on a
+		// short-lived goroutine they do not stay with the connection's
+		// reader, which then idles on a small stack.
+		done := make(chan error, 1)
+		go func() { done <- s.handleAuth(f) }()
+		s.replyErrIf(f.ID, <-done)
 		return
 	}
 	if !s.authed {
