@@ -33,8 +33,14 @@ type committer struct {
 	batchErr error         // first error staging a write in batch
 	// staged holds the records of the batch being built that a later op of
 	// the same batch may read: membership, read marks, cursors, dedup records.
-	staged   map[string][]byte
-	appended []Appended // messages of the batch being built, for OnCommit
+	staged map[string][]byte
+
+	// Dedup keys written by recently applied batches, for seenSince: key
+	// to batch generation, and each kept generation's keys, oldest first.
+	recentDedup map[string]uint64
+	recentGens  [][]string
+	genKeys     []string   // dedup keys of the batch being built
+	appended    []Appended // messages of the batch being built, for OnCommit
 
 	// Counters: the last value assigned, committed or staged. Loaded lazily
 	// from Pebble; written to the batch once per batch if dirty.
@@ -50,13 +56,15 @@ type committer struct {
 
 func newCommitter(s *Store) *committer {
 	return &committer{
-		s:         s,
-		db:        s.db,
-		staged:    make(map[string][]byte),
-		convSeq:   make(map[string]uint64),
-		convDirty: make(map[string]struct{}),
-		userPts:   make(map[string]uint64),
-		userDirty: make(map[string]struct{}),
+		s:      s,
+		db:     s.db,
+		staged: make(map[string][]byte),
+
+		recentDedup: make(map[string]uint64),
+		convSeq:     make(map[string]uint64),
+		convDirty:   make(map[string]struct{}),
+		userPts:     make(map[string]uint64),
+		userDirty:   make(map[string]struct{}),
 	}
 }
 
@@ -135,6 +143,10 @@ func (c *committer) apply(ops []op) *pendingBatch {
 	if p.batch == nil {
 		err = errors.Join(err, c.batch.Close())
 	}
+	if err == nil && p.batch != nil {
+		c.rememberApplied()
+	}
+	c.genKeys = c.genKeys[:0]
 	if err != nil {
 		// Nothing of the batch is stored: every op fails (a duplicate may
 		// have been answered from a staged record), and the counters are
@@ -153,6 +165,46 @@ func (c *committer) apply(ops []op) *pendingBatch {
 		c.forgetCounters()
 	}
 	return p
+}
+
+// keptGens is how many applied batches' dedup keys seenSince remembers.
+const keptGens = 64
+
+// rememberApplied records the dedup keys of the batch just applied and
+// advances the applied generation.
+func (c *committer) rememberApplied() {
+	gen := c.s.appliedGen.Load() + 1
+	keys := make([]string, len(c.genKeys))
+	copy(keys, c.genKeys)
+	for _, k := range keys {
+		c.recentDedup[k] = gen
+	}
+	c.recentGens = append(c.recentGens, keys)
+	if len(c.recentGens) > keptGens {
+		for _, k := range c.recentGens[0] {
+			if c.recentDedup[k] <= gen-keptGens {
+				delete(c.recentDedup, k)
+			}
+		}
+		c.recentGens[0] = nil
+		c.recentGens = c.recentGens[1:]
+	}
+	c.s.appliedGen.Store(gen)
+}
+
+// seenSince reports whether a dedup key may have been written after
+// applied generation gen: by the batch being built, by a batch applied
+// since, or by one too old to be remembered.
+func (c *committer) seenSince(key []byte, gen uint64) bool {
+	if _, ok := c.staged[string(key)]; ok {
+		return true
+	}
+	cur := c.s.appliedGen.Load()
+	if cur-gen >= keptGens {
+		return true
+	}
+	g, ok := c.recentDedup[string(key)]
+	return ok && g > gen
 }
 
 // waitLoop waits for each applied batch's fsync, in order, then publishes
@@ -350,7 +402,9 @@ func (c *committer) appendMessage(o *appendOp) (Ack, error) {
 
 	ack := Ack{ID: msg.ID, Conv: conv, Seq: seq, Time: msg.Time, Pts: refs[0].Pts}
 	expiry := now + c.s.cfg.DedupWindow.Milliseconds()
-	c.put(dedupKey(r.From, r.Device, r.ClientID), encodeDedup(&dedupRecord{Ack: ack, Digest: o.digest, Expiry: expiry}))
+	dk := dedupKey(r.From, r.Device, r.ClientID)
+	c.put(dk, encodeDedup(&dedupRecord{Ack: ack, Digest: o.digest, Expiry: expiry}))
+	c.genKeys = append(c.genKeys, string(dk))
 	c.set(expiryKey(expiry, r.From, r.Device, r.ClientID), nil)
 	c.appended = append(c.appended, Appended{Message: msg, Inbox: refs})
 	return ack, nil

@@ -62,6 +62,10 @@ type Store struct {
 	// crash could take back (its pts would be reused).
 	durableID atomic.Uint64
 
+	// appliedGen counts applied (visible) write batches; see
+	// appendOp.precheck.
+	appliedGen atomic.Uint64
+
 	// walErr is the first failed WAL fsync; every later write fails with
 	// it, as the log can no longer be trusted.
 	walErr atomic.Pointer[error]

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"fmt"
+	"github.com/cockroachdb/pebble/v2"
 	"strings"
 )
 
@@ -20,7 +21,25 @@ func (s *Store) Submit(ctx context.Context, req AppendRequest, done func(Ack, er
 		return err
 	}
 	req.Body = bytes.Clone(req.Body) // OnCommit's messages must not change
-	return s.enqueue(ctx, &appendOp{req: req, digest: digest(req.To, req.Body), done: done})
+	o := &appendOp{req: req, digest: digest(req.To, req.Body), done: done}
+	o.precheck(s)
+	return s.enqueue(ctx, o)
+}
+
+// precheck looks the dedup record up on the caller's goroutine, so that the
+// common case, a new client id, costs the committer no read. The committer
+// trusts a "not found" only if no batch applied since could have written
+// the record (see committer.seenSince).
+func (o *appendOp) precheck(s *Store) {
+	o.preGen = s.appliedGen.Load()
+	err := s.readDB(func(db *pebble.DB) error {
+		_, found, err := getValue(db, dedupKey(o.req.From, o.req.Device, o.req.ClientID))
+		o.preAbsent = err == nil && !found
+		return err
+	})
+	if err != nil {
+		o.preAbsent = false // the committer reads again
+	}
 }
 
 // Append stores one direct message and returns where it was stored, once it
@@ -138,13 +157,22 @@ type appendOp struct {
 	digest [digestSize]byte
 	done   func(Ack, error)
 	ack    Ack
+
+	// Set by precheck: no dedup record existed when applied batches were
+	// preGen.
+	preGen    uint64
+	preAbsent bool
 }
 
 func (o *appendOp) apply(c *committer) error {
 	r := &o.req
-	v, found, err := c.get(dedupKey(r.From, r.Device, r.ClientID))
-	if err != nil {
-		return err
+	key := dedupKey(r.From, r.Device, r.ClientID)
+	var v []byte
+	found, err := false, error(nil)
+	if !o.preAbsent || c.seenSince(key, o.preGen) {
+		if v, found, err = c.get(key); err != nil {
+			return err
+		}
 	}
 	if !found {
 		o.ack, err = c.appendMessage(o)
