@@ -4,16 +4,23 @@
 //
 // # Ownership and concurrency
 //
-// A Store owns one Pebble database and two goroutines: the committer, the only
-// writer of messages, counters, membership, cursors, read marks and dedup
-// records, and the sweeper, which applies retention in the background. Every
-// method is safe to call concurrently. Writes (Append, Submit, SetCursor,
-// MarkRead) are queued to the committer, which takes whatever is queued into
-// one Pebble batch and commits it with pebble.Sync (group commit: concurrent
-// senders share one fsync); a write is answered only after its batch is
-// durable. Committed batches are handed to Config.OnCommit in commit order
-// from the committer goroutine, before any of their writers is answered, so a
-// subscriber sees every user's inbox entries in ascending, gapless order.
+// A Store owns one Pebble database and three goroutines: the committer, the
+// only writer of messages, counters, membership, cursors, read marks and
+// dedup records; its waiter, which awaits each batch's fsync; and the
+// sweeper, which applies retention in the background. Every method is safe
+// to call concurrently. Writes (Append, Submit, SetCursor, MarkRead) are
+// queued to the committer, which takes whatever is queued into one Pebble
+// batch (group commit: concurrent senders share one fsync) and applies it
+// with ApplyNoSyncWait, so it builds the next batch while this one syncs. The
+// waiter answers a batch's writers only after its fsync, in batch order, and
+// hands its messages to Config.OnCommit first, so a subscriber sees every
+// user's inbox entries in ascending, gapless order. Submit looks up a
+// message's dedup record on the caller's goroutine, keeping that read off the
+// committer.
+//
+// Pebble makes a batch visible before its fsync; inbox reads therefore stop
+// at the durable watermark (the highest message id whose batch has synced),
+// so no device is handed an entry that a crash could take back.
 //
 // Reads (ReadInbox, History, Conversations, ...) go straight to Pebble, each
 // from one snapshot. The sweeper deletes a message, its inbox entries and
