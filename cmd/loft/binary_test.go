@@ -85,8 +85,9 @@ type loftProc struct {
 
 // startLoft starts the binary on dataDir, listening on a free loopback port,
 // and waits until it logs its address. The process is killed when the test
-// ends if it still runs. The server accepts a high frame rate so that the
-// load tests measure durability, not the rate limiter.
+// ends if it still runs. The server accepts a high frame rate and queues
+// many frames for a slow client, so that load from a test client slowed by
+// -race on a busy machine meets neither the rate limit nor the 4003 close.
 func startLoft(tb testing.TB, dataDir string) *loftProc {
 	tb.Helper()
 	cmd := exec.Command(loftBinary(tb),
@@ -95,6 +96,7 @@ func startLoft(tb testing.TB, dataDir string) *loftProc {
 		"--jwt-secret", testSecret,
 		"--log-level", "info",
 		"--rate-limit", "1000000",
+		"--send-queue", "100000",
 	)
 	// Only the flags above configure it: no LOFT_* from the environment.
 	for _, kv := range os.Environ() {

@@ -90,7 +90,9 @@ func TestCrashKeepsAckedMessages(t *testing.T) {
 }
 
 // restartCycles is how many crash/restart cycles TestCrashRestartCycles
-// runs: LOFTTEST_CYCLES, or 50.
+// runs: LOFTTEST_CYCLES, or 50 (about 10 s with -race). A soak:
+//
+//	LOFTTEST_CYCLES=1000 go test -run TestCrashRestartCycles ./cmd/loft/
 func restartCycles(tb testing.TB) int {
 	s := os.Getenv("LOFTTEST_CYCLES")
 	if s == "" {
@@ -113,7 +115,7 @@ func TestCrashRestartCycles(t *testing.T) {
 	cycles := restartCycles(t)
 	rng := testRand(t)
 	dir := t.TempDir()
-	ctx, cancel := context.WithTimeout(t.Context(), 90*time.Second)
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second+time.Duration(cycles)*time.Second)
 	defer cancel()
 
 	users := []*sendUser{

@@ -197,6 +197,17 @@ type ledger struct {
 	// Guarded by mu: counts of this life.
 	acks, dups int
 	errs       map[string]int
+	failures   int // guarded by mu: problems found, in all lives
+	reported   int // guarded by mu: failures when end last counted them
+}
+
+// errorf reports a problem; l.mu is held. Past the first 20 problems it
+// only counts them, and end reports the count.
+func (l *ledger) errorf(format string, args ...any) {
+	l.failures++
+	if l.failures <= 20 {
+		l.tb.Errorf(format, args...)
+	}
 }
 
 func newLedger(tb testing.TB) *ledger {
@@ -227,7 +238,7 @@ func (l *ledger) answer(m *outMsg, f wireFrame) {
 	if f.Type == "error" {
 		l.errs[f.Code]++
 		if !l.allowErr[f.Code] {
-			l.tb.Errorf("life %d: send %s answered with error %s: %s", l.life, m.cid, f.Code, f.Message)
+			l.errorf("life %d: send %s answered with error %s: %s", l.life, m.cid, f.Code, f.Message)
 		}
 		return
 	}
@@ -237,7 +248,7 @@ func (l *ledger) answer(m *outMsg, f wireFrame) {
 	}
 	l.acks++
 	if f.Conv != m.conv() {
-		l.tb.Errorf("life %d: ack of %s names conversation %q, want %q", l.life, m.cid, f.Conv, m.conv())
+		l.errorf("life %d: ack of %s names conversation %q, want %q", l.life, m.cid, f.Conv, m.conv())
 	}
 	if f.Duplicate {
 		l.dups++
@@ -245,10 +256,10 @@ func (l *ledger) answer(m *outMsg, f wireFrame) {
 	if a := m.ack; a != nil {
 		switch {
 		case !f.Duplicate:
-			l.tb.Errorf("LOST ACKED MESSAGE: %s was acked in life %d as id %d %s seq %d, and its resend in life %d was stored anew as id %d seq %d",
-				m.cid, m.ackLife, a.MsgID, a.Conv, a.Seq, l.life, f.MsgID, f.Seq)
+			l.errorf("ACKED MESSAGE STORED AGAIN: %s was acked in life %d as %s; its resend in life %d was stored anew as %s (the message or its dedup record was lost)",
+				m.cid, m.ackLife, a.ackString(), l.life, f.ackString())
 		case f.MsgID != a.MsgID || f.Conv != a.Conv || f.Seq != a.Seq || f.Pts != a.Pts || f.TS != a.TS:
-			l.tb.Errorf("life %d: duplicate ack of %s %+v differs from its original ack (life %d) %+v", l.life, m.cid, f, m.ackLife, *a)
+			l.errorf("life %d: duplicate ack of %s, %s, differs from its original ack in life %d, %s", l.life, m.cid, f.ackString(), m.ackLife, a.ackString())
 		}
 		return
 	}
@@ -257,14 +268,14 @@ func (l *ledger) answer(m *outMsg, f wireFrame) {
 	l.claim(l.bySeq, fmt.Sprintf("%s#%d", f.Conv, f.Seq), m, "conversation seq")
 	l.claim(l.byPts, fmt.Sprintf("%s#%d", m.from, f.Pts), m, "sender inbox pts")
 	if o := l.byID[f.MsgID]; o != nil {
-		l.tb.Errorf("REUSED NUMBER: message id %d acked for %s (life %d) and %s (life %d)", f.MsgID, o.cid, o.ackLife, m.cid, l.life)
+		l.errorf("REUSED NUMBER: message id %d acked for %s (life %d) and %s (life %d)", f.MsgID, o.cid, o.ackLife, m.cid, l.life)
 	}
 	l.byID[f.MsgID] = m
 	if !f.Duplicate {
 		// One connection's sends are stored in the order sent.
 		k := m.from + "/" + m.device + "#" + f.Conv
 		if f.Seq <= l.lastSeq[k] {
-			l.tb.Errorf("life %d: %s got seq %d in %s after an earlier send of the connection got %d", l.life, m.cid, f.Seq, f.Conv, l.lastSeq[k])
+			l.errorf("life %d: %s got seq %d in %s after an earlier send of the connection got %d", l.life, m.cid, f.Seq, f.Conv, l.lastSeq[k])
 		}
 		l.lastSeq[k] = f.Seq
 	}
@@ -272,7 +283,7 @@ func (l *ledger) answer(m *outMsg, f wireFrame) {
 
 func (l *ledger) claim(idx map[string]*outMsg, key string, m *outMsg, what string) {
 	if o := idx[key]; o != nil {
-		l.tb.Errorf("REUSED NUMBER: %s %s acked for %s (life %d) and %s (life %d)", what, key, o.cid, o.ackLife, m.cid, l.life)
+		l.errorf("REUSED NUMBER: %s %s acked for %s (life %d) and %s (life %d)", what, key, o.cid, o.ackLife, m.cid, l.life)
 	}
 	idx[key] = m
 }
@@ -299,13 +310,13 @@ func (l *ledger) end() {
 			continue
 		}
 		if a.MsgID <= floorID {
-			l.tb.Errorf("life %d: %s stored as message id %d, not above id %d stored before", l.life, m.cid, a.MsgID, floorID)
+			l.errorf("life %d: %s stored as message id %d, not above id %d stored before", l.life, m.cid, a.MsgID, floorID)
 		}
 		if a.Seq <= floorSeq[a.Conv] {
-			l.tb.Errorf("life %d: %s stored as %s seq %d, not above seq %d stored before", l.life, m.cid, a.Conv, a.Seq, floorSeq[a.Conv])
+			l.errorf("life %d: %s stored as %s seq %d, not above seq %d stored before", l.life, m.cid, a.Conv, a.Seq, floorSeq[a.Conv])
 		}
 		if a.Pts <= floorPts[m.from] {
-			l.tb.Errorf("life %d: %s stored at %s's pts %d, not above pts %d stored before", l.life, m.cid, m.from, a.Pts, floorPts[m.from])
+			l.errorf("life %d: %s stored at %s's pts %d, not above pts %d stored before", l.life, m.cid, m.from, a.Pts, floorPts[m.from])
 		}
 	}
 	for _, m := range l.lifeAcks {
@@ -315,6 +326,10 @@ func (l *ledger) end() {
 		l.floorPts[m.from] = max(l.floorPts[m.from], a.Pts)
 	}
 	l.lifeAcks = nil
+	if l.failures > 20 && l.failures != l.reported {
+		l.reported = l.failures
+		l.tb.Errorf("%d problems so far, the first 20 above", l.failures)
+	}
 }
 
 // limitedErrors reports the first few problems of a check and counts the
@@ -368,7 +383,7 @@ func checkInbox(tb testing.TB, d *inboxDevice, want []*outMsg) {
 		}
 		seen[m] = en.Pts
 		if a := m.ack; a == nil || en.ID != a.MsgID || en.Conv != a.Conv || en.Seq != a.Seq {
-			e.errorf("pts %d: %s delivered as id %d %s seq %d, but acked as %+v", en.Pts, m.cid, en.ID, en.Conv, en.Seq, a)
+			e.errorf("pts %d: %s delivered as id %d %s seq %d, but acked as %s", en.Pts, m.cid, en.ID, en.Conv, en.Seq, a.ackString())
 		}
 		if en.From != m.from || en.Device != m.device {
 			e.errorf("pts %d: %s from %s/%s, want %s/%s", en.Pts, m.cid, en.From, en.Device, m.from, m.device)
@@ -380,7 +395,7 @@ func checkInbox(tb testing.TB, d *inboxDevice, want []*outMsg) {
 	}
 	for _, m := range want {
 		if _, ok := seen[m]; !ok {
-			e.errorf("MISSING: %s (acked %+v) never delivered", m.cid, m.ack)
+			e.errorf("MISSING: %s (acked as %s) never delivered", m.cid, m.ack.ackString())
 		}
 	}
 }
@@ -433,7 +448,7 @@ func checkHistory(tb testing.TB, conv string, hist []wireEntry, want []*outMsg) 
 		}
 		seen[m] = h.Seq
 		if a := m.ack; a == nil || h.ID != a.MsgID || h.Seq != a.Seq {
-			e.errorf("seq %d: %s stored as id %d seq %d, but acked as %+v", h.Seq, m.cid, h.ID, h.Seq, a)
+			e.errorf("seq %d: %s stored as id %d seq %d, but acked as %s", h.Seq, m.cid, h.ID, h.Seq, a.ackString())
 		}
 		if h.CID != m.cid {
 			e.errorf("seq %d: cid %q, want %q", h.Seq, h.CID, m.cid)
@@ -442,7 +457,7 @@ func checkHistory(tb testing.TB, conv string, hist []wireEntry, want []*outMsg) 
 	for _, m := range want {
 		if _, ok := seen[m]; !ok {
 			if m.ack != nil {
-				e.errorf("LOST ACKED MESSAGE: %s, acked in life %d as %+v, is not in history", m.cid, m.ackLife, *m.ack)
+				e.errorf("LOST ACKED MESSAGE: %s, acked in life %d as %s, is not in history", m.cid, m.ackLife, m.ack.ackString())
 			} else {
 				e.errorf("MISSING: %s never acked and not in history", m.cid)
 			}

@@ -79,7 +79,7 @@ func TestShutdownUnderLoad(t *testing.T) {
 			case m.ack == nil:
 				t.Errorf("%s still unacked after resending", m.cid)
 			case m.ackLife == 2 && m.ack.Duplicate:
-				t.Errorf("%s was stored before the shutdown without an ack before the 1001 close: %+v", m.cid, *m.ack)
+				t.Errorf("%s was stored before the shutdown but not acked before the 1001 close: %s", m.cid, m.ack.ackString())
 			}
 		}
 	}

@@ -34,6 +34,18 @@ type wireFrame struct {
 	Messages  []wireEntry `json:"messages"`
 }
 
+// ackString describes an ack for test failures.
+func (f *wireFrame) ackString() string {
+	if f == nil {
+		return "no ack"
+	}
+	s := fmt.Sprintf("id %d %s seq %d pts %d", f.MsgID, f.Conv, f.Seq, f.Pts)
+	if f.Duplicate {
+		s += " (duplicate)"
+	}
+	return s
+}
+
 // wireEntry is an inbox entry (messages) or a history message (no pts).
 type wireEntry struct {
 	Pts    uint64          `json:"pts"`
