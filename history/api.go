@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"log/slog"
 	"time"
+
+	"github.com/cockroachdb/pebble/v2/vfs"
 )
 
 // Errors returned by Store methods; callers test them with errors.Is.
@@ -21,6 +23,12 @@ var (
 	ErrInvalid = errors.New("history: invalid argument")
 	// ErrLocked: another process (or Store) holds the data directory.
 	ErrLocked = errors.New("history: data directory is in use")
+	// ErrFailed: a write or sync of the write-ahead log failed (a full or
+	// failing disk). The write that hit it and every later one fail, and so
+	// does every read, since the database may hold writes that are not on
+	// disk: Pebble cannot continue on a failed log, so the store must be
+	// closed and opened again. Nothing that failed was acknowledged.
+	ErrFailed = errors.New("history: storage failed; reopen the store")
 )
 
 // ResetError is returned by ReadInbox when the requested position is below
@@ -59,6 +67,9 @@ type Config struct {
 	Now func() time.Time
 	// Logger receives background errors. Default: discard.
 	Logger *slog.Logger
+	// FS is the file system the database lives on. Default vfs.Default;
+	// tests wrap it to inject disk failures.
+	FS vfs.FS
 }
 
 // Message is one stored message of a conversation.

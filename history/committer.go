@@ -136,9 +136,14 @@ func (c *committer) apply(ops []op) *pendingBatch {
 		err = c.s.syncErr()
 	}
 	if err == nil && !c.batch.Empty() {
-		if err = c.db.ApplyNoSyncWait(c.batch, pebble.Sync); err == nil {
-			p.batch = c.batch
+		// Under walMu, the log cannot have failed since this look at it.
+		c.s.walMu.Lock()
+		if err = c.s.syncErr(); err == nil {
+			if err = c.db.ApplyNoSyncWait(c.batch, pebble.Sync); err == nil {
+				p.batch = c.batch
+			}
 		}
+		c.s.walMu.Unlock()
 	}
 	if p.batch == nil {
 		err = errors.Join(err, c.batch.Close())
@@ -220,8 +225,7 @@ func (c *committer) waitLoop(batches <-chan *pendingBatch) {
 				err = c.s.syncErr()
 			}
 			if err != nil {
-				c.s.setSyncErr(err)
-				err = fmt.Errorf("history: commit: %w", err)
+				err = fmt.Errorf("history: commit: %w", c.s.setSyncErr(err))
 				for i := range p.errs {
 					p.errs[i] = err
 				}

@@ -35,6 +35,22 @@
 // most one Store at a time (Pebble's LOCK file); Open fails with ErrLocked
 // otherwise.
 //
+// # Disk failures
+//
+// Pebble cannot go on after a failed write or fsync of its write-ahead log:
+// its log writer keeps the error, the next write that reaches it panics, and
+// so does the next log rotation. The store therefore watches its log files
+// (walFS) and, at the first failure, before Pebble can act on it, fails for
+// good: the writes of the failed batch and of every later one return
+// ErrFailed, never an ack, and nothing of them is published to OnCommit;
+// reads return ErrFailed too, since Pebble shows a batch before its fsync.
+// The failure is logged once; Close and Open (a restart) recover. One case is
+// out of the store's hands: if the log fails while a commit is rotating it
+// (the memtable is full), Pebble panics and the process exits with its stack
+// trace, after the store's log line. Nothing acknowledged is lost either way.
+// A write whose fsync failed may still have reached the disk: a retry with
+// the same client id then finds it and answers it as a duplicate.
+//
 // # Key layout
 //
 // Keys are a one-byte record kind followed by fields separated by 0x00 (user,

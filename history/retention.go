@@ -99,10 +99,16 @@ func (w *sweeper) flush() error {
 	if w.batch.Empty() {
 		return nil
 	}
-	if err := w.batch.Commit(pebble.NoSync); err != nil {
+	w.s.walMu.Lock()
+	err := w.s.syncErr()
+	if err == nil {
+		err = w.batch.Commit(pebble.NoSync)
+	}
+	w.s.walMu.Unlock()
+	if err != nil {
 		return err
 	}
-	err := w.batch.Close()
+	err = w.batch.Close()
 	w.batch, w.n = w.db.NewBatch(), 0
 	return err
 }

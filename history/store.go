@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -66,9 +65,13 @@ type Store struct {
 	// appendOp.precheck.
 	appliedGen atomic.Uint64
 
-	// walErr is the first failed WAL fsync; every later write fails with
-	// it, as the log can no longer be trusted.
+	// walErr is the first failed write or fsync of the WAL, wrapping
+	// ErrFailed; every later write and read fails with it, as the log can
+	// no longer be trusted. walMu is held by each writer to Pebble (the
+	// committer, the sweeper) from its last look at walErr through its
+	// commit, so that none reaches Pebble's failed log writer (see walFS).
 	walErr atomic.Pointer[error]
+	walMu  sync.Mutex
 
 	closeOnce sync.Once
 	closeErr  error
@@ -82,38 +85,37 @@ func Open(dir string, cfg Config) (*Store, error) {
 	if err := cfg.setDefaults(); err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+	if err := cfg.FS.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("history: open: %w", err)
 	}
 	// Take Pebble's lock ourselves so that a held lock is told apart from
 	// other failures to open: Pebble's own error for it has no type. Any
 	// failure here means the LOCK file could not be locked.
-	lock, err := pebble.LockDirectory(dir, vfs.Default)
+	lock, err := pebble.LockDirectory(dir, cfg.FS)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s: %w", ErrLocked, dir, err)
 	}
-	db, err := pebble.Open(dir, pebbleOptions(cfg.Logger, lock))
-	if err != nil {
-		return nil, errors.Join(fmt.Errorf("history: open %s: %w", dir, err), lock.Close())
-	}
-	ctx, cancel := context.WithCancel(context.Background())
 	s := &Store{
 		cfg:       cfg,
-		db:        db,
 		lock:      lock,
 		log:       cfg.Logger,
 		reqs:      make(chan op, cfg.MaxBatch),
 		sending:   true,
 		dbOpen:    true,
-		ctx:       ctx,
-		cancel:    cancel,
 		committed: make(chan struct{}),
+	}
+	fs := &walFS{FS: cfg.FS, failed: func(err error) { s.setSyncErr(err) }}
+	db, err := pebble.Open(dir, pebbleOptions(cfg.Logger, lock, fs))
+	if err != nil {
+		return nil, errors.Join(fmt.Errorf("history: open %s: %w", dir, err), lock.Close())
 	}
 	// Whatever Open found on disk is durable.
 	durable, err := getUvarint(db, globalIDKey())
 	if err != nil {
 		return nil, errors.Join(fmt.Errorf("history: open %s: %w", dir, err), db.Close(), lock.Close())
 	}
+	s.db = db
+	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.durableID.Store(durable)
 	c := newCommitter(s)
 	go c.run()
@@ -143,14 +145,18 @@ func (c *Config) setDefaults() error {
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
+	if c.FS == nil {
+		c.FS = vfs.Default
+	}
 	return nil
 }
 
 // pebbleOptions tunes Pebble for a chat store: many point lookups (dedup
 // records, counters, messages of an inbox page), so bloom filters on every
 // level; a memtable large enough to absorb bursts of small synced batches.
-func pebbleOptions(log *slog.Logger, lock *pebble.Lock) *pebble.Options {
+func pebbleOptions(log *slog.Logger, lock *pebble.Lock, fs vfs.FS) *pebble.Options {
 	opts := &pebble.Options{
+		FS:                 fs,
 		CacheSize:          64 << 20,
 		MemTableSize:       32 << 20,
 		FormatMajorVersion: pebble.FormatNewest,
@@ -213,12 +219,17 @@ func (s *Store) Close() error {
 	return s.closeErr
 }
 
-// readDB runs f with the database open for reading, or returns ErrClosed.
+// readDB runs f with the database open for reading, or returns ErrClosed,
+// or the error that failed the store: after a failed log write the database
+// may hold writes that never reached the disk.
 func (s *Store) readDB(f func(db *pebble.DB) error) error {
 	s.dbMu.RLock()
 	defer s.dbMu.RUnlock()
 	if !s.dbOpen {
 		return ErrClosed
+	}
+	if err := s.syncErr(); err != nil {
+		return err
 	}
 	return f(s.db)
 }
@@ -282,6 +293,7 @@ func getMessage(r reader, conv string, seq uint64) (m *Message, found bool, err 
 	return m, err == nil, err
 }
 
+// syncErr returns the error that failed the store, or nil.
 func (s *Store) syncErr() error {
 	if p := s.walErr.Load(); p != nil {
 		return *p
@@ -289,8 +301,16 @@ func (s *Store) syncErr() error {
 	return nil
 }
 
-func (s *Store) setSyncErr(err error) {
-	if err != nil {
-		s.walErr.CompareAndSwap(nil, &err)
+// setSyncErr fails the store with err, a failed write or sync of the log,
+// unless it has failed already, and returns the store's error (which wraps
+// ErrFailed).
+func (s *Store) setSyncErr(err error) error {
+	if err == nil {
+		return s.syncErr()
 	}
+	failed := fmt.Errorf("%w: %w", ErrFailed, err)
+	if s.walErr.CompareAndSwap(nil, &failed) {
+		s.log.Error("history: a write to the log failed; every read and write fails until the store is reopened", logErr, err)
+	}
+	return s.syncErr()
 }
