@@ -16,7 +16,7 @@ const (
 	CodeRateLimited  Code = "rate_limited" // too many frames; the frame was dropped, retry later
 	CodeConflict     Code = "conflict"     // a client message id reused with a different message
 	CodeNotFound     Code = "not_found"    // no such conversation (or not a member of it)
-	CodeUnavailable  Code = "unavailable"  // the server is shutting down; reconnect and retry
+	CodeUnavailable  Code = "unavailable"  // shutting down, or the storage failed; reconnect and retry later
 	CodeInternal     Code = "internal"     // a server fault; retry later
 )
 

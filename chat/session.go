@@ -198,6 +198,9 @@ func errorCode(err error) (Code, string) {
 		return CodeBadFrame, "a value is out of range"
 	case errors.Is(err, history.ErrClosed):
 		return CodeUnavailable, "the server is shutting down; reconnect and retry"
+	case errors.Is(err, history.ErrFailed):
+		// The store logged the cause once; a send that failed was not acked.
+		return CodeUnavailable, "the server cannot write to its storage; retry later with the same cid"
 	case errors.As(err, &reset):
 		return CodeBadFrame, reset.Error()
 	default:
