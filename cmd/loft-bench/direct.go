@@ -1,0 +1,15 @@
+package main
+
+import (
+	"context"
+	"time"
+)
+
+// runDirect saturates the server with 1:1 messages: each sender keeps
+// --window sends in flight, and a new one goes out as soon as an ack frees
+// a slot. Every message is durable before its ack.
+func runDirect(ctx context.Context, e *env) (*result, error) {
+	l := &pairsLoad{e: e, pairs: e.opt.Pairs, window: e.opt.Window, duration: e.opt.Duration,
+		warmup: min(2*time.Second, e.opt.Duration/4), sync: true}
+	return l.run(ctx)
+}
