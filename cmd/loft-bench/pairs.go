@@ -24,7 +24,7 @@ type pairsLoad struct {
 	sync     bool          // receivers sync before the load (Loft: yes)
 
 	sent, acked, delivered, failed atomic.Int64
-	start                          time.Time // of the load, for rate-mode schedules
+	start                          time.Time    // of the load, for rate-mode schedules
 	measureFrom                    atomic.Int64 // since() at the end of the warmup: earlier latencies are not recorded
 	res                            *result
 	resMu                          sync.Mutex
