@@ -184,6 +184,7 @@ func (c *committer) rememberApplied() {
 	for _, k := range keys {
 		c.recentDedup[k] = gen
 	}
+	c.s.addDedup(keys)
 	c.recentGens = append(c.recentGens, keys)
 	if len(c.recentGens) > keptGens {
 		for _, k := range c.recentGens[0] {

@@ -55,7 +55,10 @@ func (s *Store) Sweep(ctx context.Context) error {
 		if err := w.expireDedup(); err != nil {
 			return err
 		}
-		return w.flush()
+		if err := w.flush(); err != nil {
+			return err
+		}
+		return s.rebuildDedupFilter(db)
 	})
 	if err != nil && !errors.Is(err, ErrClosed) && !errors.Is(err, ctx.Err()) {
 		err = fmt.Errorf("history: sweep: %w", err)

@@ -65,6 +65,10 @@ type Store struct {
 	// appendOp.precheck.
 	appliedGen atomic.Uint64
 
+	// dedup holds every dedup record's key; dedupNext, while set, is its
+	// replacement being built (see dedupFilter).
+	dedup, dedupNext atomic.Pointer[dedupFilter]
+
 	// walErr is the first failed write or fsync of the WAL, wrapping
 	// ErrFailed; every later write and read fails with it, as the log can
 	// no longer be trusted. walMu is held by each writer to Pebble (the
@@ -114,6 +118,11 @@ func Open(dir string, cfg Config) (*Store, error) {
 	if err != nil {
 		return nil, errors.Join(fmt.Errorf("history: open %s: %w", dir, err), db.Close(), lock.Close())
 	}
+	filter, err := loadDedupFilter(db)
+	if err != nil {
+		return nil, errors.Join(fmt.Errorf("history: open %s: %w", dir, err), db.Close(), lock.Close())
+	}
+	s.dedup.Store(filter)
 	s.db = db
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.durableID.Store(durable)

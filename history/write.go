@@ -32,8 +32,15 @@ func (s *Store) Submit(ctx context.Context, req AppendRequest, done func(Ack, er
 // the record (see committer.seenSince).
 func (o *appendOp) precheck(s *Store) {
 	o.preGen = s.appliedGen.Load()
+	key := dedupKey(o.req.From, o.req.Device, o.req.ClientID)
+	if f := s.dedup.Load(); f != nil && !f.mayContain(key) {
+		// Every key applied up to preGen was added before preGen was
+		// published: the id is new as of preGen.
+		o.preAbsent = true
+		return
+	}
 	err := s.readDB(func(db *pebble.DB) error {
-		_, found, err := getValue(db, dedupKey(o.req.From, o.req.Device, o.req.ClientID))
+		_, found, err := getValue(db, key)
 		o.preAbsent = err == nil && !found
 		return err
 	})
