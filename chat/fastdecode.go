@@ -1,6 +1,9 @@
 package chat
 
-import "encoding/json"
+import (
+	"encoding/json"
+	"unicode/utf8"
+)
 
 // decodeFrameFast parses the common shape of client frames without
 // reflection: one object whose keys are inFrame's, with plain ASCII string
@@ -157,7 +160,8 @@ func (p *scanner) uintPtr() (*uint64, bool) {
 	return &v, true
 }
 
-// object reads a JSON object value and returns its bytes.
+// object reads a JSON object value and returns its bytes; invalid UTF-8
+// in it (which encoding/json lets through) is left to the slow path.
 func (p *scanner) object() (json.RawMessage, bool) {
 	if p.i >= len(p.b) || p.b[p.i] != '{' {
 		return nil, false
@@ -184,7 +188,7 @@ func (p *scanner) object() (json.RawMessage, bool) {
 			if depth == 0 {
 				p.i++
 				raw := p.b[start:p.i]
-				if !json.Valid(raw) {
+				if !json.Valid(raw) || !utf8.Valid(raw) {
 					return nil, false
 				}
 				return json.RawMessage(raw), true

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"strconv"
+	"unicode/utf8"
 
 	"github.com/loftchat/loft/history"
 )
@@ -71,6 +72,11 @@ func decodeFrame(data []byte) (*inFrame, error) {
 
 // decodeFrameSlow parses any frame with encoding/json, and words the error.
 func decodeFrameSlow(data []byte) (*inFrame, error) {
+	if !utf8.Valid(data) {
+		// encoding/json would replace the bad bytes in strings but keep
+		// them in the body, which recipients get verbatim in text frames.
+		return nil, badFrame("a frame must be valid UTF-8")
+	}
 	var f inFrame
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
