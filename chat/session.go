@@ -155,6 +155,7 @@ func (s *session) readLoop() {
 	// socket without a close frame. The socket's close ends the loop.
 	ctx := context.Background()
 	for {
+		s.q.waitRoom()
 		typ, data, err := s.conn.Read(ctx)
 		if err != nil {
 			if websocket.CloseStatus(err) == -1 && !errors.Is(err, context.Canceled) {

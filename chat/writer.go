@@ -43,11 +43,26 @@ type outQueue struct {
 	running bool                 // guarded by mu: a writer goroutine is on it
 	start   func()               // starts a writer goroutine; called with mu held
 	done    bool                 // guarded by mu: the close was performed
+	room    sync.Cond            // on mu: signalled when the writer takes items or the queue closes
 }
 
 func (q *outQueue) init(max int, start func()) {
 	q.max = max
 	q.start = start
+	q.room.L = &q.mu
+}
+
+// waitRoom blocks the session's reader while the queue is half full or
+// more, until the writer takes it or the queue closes. A client that sends
+// requests faster than it reads their answers is then slowed down by TCP
+// instead of being closed as slow by its own answers; the other half of the
+// queue is for what other users send it.
+func (q *outQueue) waitRoom() {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	for len(q.items) >= q.max/2 && !q.closed {
+		q.room.Wait()
+	}
 }
 
 // wakeLocked starts a writer unless one is running or all is done.
@@ -93,6 +108,7 @@ func (q *outQueue) closeLocked(code websocket.StatusCode, reason string, drain b
 	if q.closed {
 		return
 	}
+	q.room.Broadcast()
 	q.closed, q.drain, q.code, q.reason = true, drain, code, reason
 	if !drain {
 		q.items = nil
@@ -115,6 +131,7 @@ func (q *outQueue) take(w *writer) (items []outItem, closing bool, code websocke
 	}
 	items, q.items = q.items, q.spare[:0]
 	q.spare = nil
+	q.room.Broadcast()
 	if q.closed {
 		q.done = true // this pass performs the close; no writer after it
 	}
