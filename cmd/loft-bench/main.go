@@ -212,7 +212,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	var results []*result
 	for _, s := range todo {
-		r, err := s.run(ctx, e)
+		// Each scenario has users of its own: client ids restart at 0.
+		se := *e
+		se.opt.Prefix = e.opt.Prefix + s.name + "-"
+		r, err := s.run(ctx, &se)
 		if err != nil {
 			return fmt.Errorf("%s: %w", s.name, err)
 		}
