@@ -82,6 +82,9 @@ func runIdle(ctx context.Context, e *env) (*result, error) {
 	r.add("server_rss_before", float64(before)/(1<<20), "MiB")
 	r.add("server_rss_after", float64(after)/(1<<20), "MiB")
 	r.add("rss_per_conn", float64(after-before)/float64(n)/1024, "KiB")
+	// An upper bound that does not depend on the baseline: the whole
+	// process's memory, shared over the connections.
+	r.add("rss_after_per_conn", float64(after)/float64(n)/1024, "KiB")
 	if l := lost.Load(); l > 0 {
 		r.errorf("%d idle connections were closed by the server", l)
 	}

@@ -62,6 +62,8 @@ type options struct {
 	Settle      time.Duration
 	Prefix      string
 	Cork        bool
+	Server      string
+	ServerFlags string
 }
 
 func (o *options) flags(fs *flag.FlagSet) {
@@ -83,6 +85,8 @@ func (o *options) flags(fs *flag.FlagSet) {
 	fs.IntVar(&o.Missed, "missed", 100, "reconnect: messages each device missed")
 	fs.DurationVar(&o.Settle, "settle", 3*time.Second, "idle: wait before reading the server's memory")
 	fs.BoolVar(&o.Cork, "cork", false, "senders write each burst of due sends with one syscall instead of one per frame")
+	fs.StringVar(&o.Server, "server", "", "start this Loft binary afresh (empty data dir) for each scenario instead of using --url")
+	fs.StringVar(&o.ServerFlags, "server-flags", "--rate-limit=1000000000", "flags for the --server binary (benchmarks lift the per-connection frame limit)")
 	fs.StringVar(&o.Prefix, "prefix", "", "user id prefix (default: a fresh one per run, so runs do not share inboxes)")
 }
 
@@ -215,7 +219,23 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		// Each scenario has users of its own: client ids restart at 0.
 		se := *e
 		se.opt.Prefix = e.opt.Prefix + s.name + "-"
+		var srv *loftProcess
+		if o.Server != "" && s.name != "ceiling" {
+			var err error
+			if srv, err = startLoft(o.Server, strings.Fields(o.ServerFlags)); err != nil {
+				return err
+			}
+			se.dial = &dialer{url: srv.url, sources: o.Sources}
+			se.server = &proc{pid: srv.cmd.Process.Pid}
+			if se.secret, err = srv.secret(); err != nil {
+				srv.stop()
+				return err
+			}
+		}
 		r, err := s.run(ctx, &se)
+		if srv != nil {
+			srv.stop()
+		}
 		if err != nil {
 			return fmt.Errorf("%s: %w", s.name, err)
 		}
@@ -264,8 +284,8 @@ func newEnv(o options, stdout, stderr io.Writer, todo []scenario) (*env, error) 
 	for _, s := range todo {
 		onlyCeiling = onlyCeiling && s.name == "ceiling"
 	}
-	if onlyCeiling {
-		return e, nil // the relay needs no secret and is its own server
+	if onlyCeiling || o.Server != "" {
+		return e, nil // the relay needs no secret; a started server has its own
 	}
 	switch {
 	case o.Secret != "":
