@@ -130,7 +130,7 @@ func (c *committer) apply(ops []op) *pendingBatch {
 			p.errs[i] = err
 		}
 	}
-	c.flushCounters()
+	c.flushDeferred()
 	err := c.batchErr
 	if err == nil {
 		err = c.s.syncErr()
@@ -253,9 +253,12 @@ func (c *committer) set(key, value []byte) {
 }
 
 // put stages a write that a later op of the same batch may read with get.
+// It reaches the batch when the batch is complete (flushDeferred), once per
+// key: a sender's read mark moves with each of its messages, and writing
+// only the last one keeps the memtable and compactions from churning
+// through values that are dead before they are durable.
 func (c *committer) put(key, value []byte) {
 	c.staged[string(key)] = value
-	c.set(key, value)
 }
 
 // get reads a record as the batch being built sees it.
@@ -325,8 +328,12 @@ func (c *committer) loadUser(user string) (uint64, error) {
 	return v, nil
 }
 
-// flushCounters stages the counters the batch advanced.
-func (c *committer) flushCounters() {
+// flushDeferred writes the staged records and the counters the batch
+// advanced, each once.
+func (c *committer) flushDeferred() {
+	for k, v := range c.staged {
+		c.set([]byte(k), v)
+	}
 	if c.globalDirty {
 		c.set(globalIDKey(), encodeUvarint(c.global))
 		c.globalDirty = false
