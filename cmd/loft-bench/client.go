@@ -22,7 +22,10 @@ import (
 type dialer struct {
 	url     string
 	sources int // 127.0.0.1 .. 127.0.0.<sources>
-	next    atomic.Uint32
+
+	once sync.Once
+	tr   *http.Transport // shared: one per connection costs the tool more than the dial
+	next atomic.Uint32
 }
 
 // conn is one client connection. Frames written between cork and uncork go
@@ -35,25 +38,39 @@ type conn struct {
 	rbuf []byte // the last frame read; reused
 }
 
+// dialedKey carries a dial's *corkConn slot through the request context to
+// the transport's DialContext.
+type dialedKey struct{}
+
 func (d *dialer) dial(ctx context.Context) (*conn, error) {
-	n := d.next.Add(1)
-	local := &net.TCPAddr{IP: net.IPv4(127, 0, 0, byte(1+int(n)%max(d.sources, 1)))}
+	d.once.Do(func() {
+		d.tr = &http.Transport{
+			DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+				n := d.next.Add(1)
+				local := &net.TCPAddr{IP: net.IPv4(127, 0, 0, byte(1+int(n)%max(d.sources, 1)))}
+				nd := net.Dialer{LocalAddr: local}
+				c, err := nd.DialContext(ctx, network, addr)
+				if err != nil {
+					return nil, err
+				}
+				cc := &corkConn{Conn: c}
+				if slot, ok := ctx.Value(dialedKey{}).(**corkConn); ok {
+					*slot = cc
+				}
+				return cc, nil
+			},
+			DisableCompression: true,
+		}
+	})
 	var cc *corkConn
-	tr := &http.Transport{
-		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			nd := net.Dialer{LocalAddr: local}
-			c, err := nd.DialContext(ctx, network, addr)
-			if err != nil {
-				return nil, err
-			}
-			cc = &corkConn{Conn: c}
-			return cc, nil
-		},
-		DisableCompression: true,
-	}
-	ws, _, err := websocket.Dial(ctx, d.url, &websocket.DialOptions{HTTPClient: &http.Client{Transport: tr}})
+	ctx = context.WithValue(ctx, dialedKey{}, &cc)
+	ws, _, err := websocket.Dial(ctx, d.url, &websocket.DialOptions{HTTPClient: &http.Client{Transport: d.tr}})
 	if err != nil {
 		return nil, err
+	}
+	if cc == nil {
+		ws.CloseNow()
+		return nil, errors.New("dial: the connection was not made by this dialer")
 	}
 	ws.SetReadLimit(16 << 20)
 	return &conn{ws: ws, tcp: cc}, nil
