@@ -75,12 +75,13 @@ func mintToken(tb testing.TB, user string) string {
 
 // loftProc is one running loft process.
 type loftProc struct {
-	tb     testing.TB
-	cmd    *exec.Cmd
-	addr   string // host:port it listens on
-	log    *procLog
-	exited chan struct{} // closed when the process has exited
-	err    error         // cmd.Wait's result, set before exited is closed
+	tb      testing.TB
+	cmd     *exec.Cmd
+	addr    string // host:port it listens on
+	log     *procLog
+	exited  chan struct{} // closed when the process has exited
+	err     error         // cmd.Wait's result, set before exited is closed
+	stopped bool          // kill or term ended it
 }
 
 // startLoft starts the binary on dataDir, listening on a free loopback port,
@@ -114,13 +115,18 @@ func startLoft(tb testing.TB, dataDir string) *loftProc {
 		close(p.exited)
 	}()
 	tb.Cleanup(func() {
+		running := false
 		select {
 		case <-p.exited:
 		default:
+			running = true
 			cmd.Process.Kill()
 			<-p.exited
 		}
-		if tb.Failed() {
+		// A failed test shows the logs of the processes it did not end
+		// itself and of those that logged trouble; a cycle test starts
+		// dozens.
+		if tb.Failed() && (running || !p.stopped || p.log.troubled()) {
 			tb.Logf("loft pid %d log (tail):\n%s", cmd.Process.Pid, p.log.tail(4096))
 		}
 	})
@@ -138,6 +144,7 @@ func startLoft(tb testing.TB, dataDir string) *loftProc {
 // waits until it is gone.
 func (p *loftProc) kill() {
 	p.tb.Helper()
+	p.stopped = true
 	if err := p.cmd.Process.Signal(syscall.SIGKILL); err != nil && !errors.Is(err, os.ErrProcessDone) {
 		p.tb.Fatalf("SIGKILL: %v", err)
 	}
@@ -147,6 +154,7 @@ func (p *loftProc) kill() {
 // term sends SIGTERM and returns the exit error (nil: status 0).
 func (p *loftProc) term() error {
 	p.tb.Helper()
+	p.stopped = true
 	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		p.tb.Fatalf("SIGTERM: %v", err)
 	}
@@ -190,6 +198,14 @@ func (l *procLog) Write(p []byte) (int, error) {
 		l.buf = append([]byte(nil), l.buf[len(l.buf)-(512<<10):]...)
 	}
 	return len(p), nil
+}
+
+// troubled reports whether the process logged a warning, an error or a
+// panic.
+func (l *procLog) troubled() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return bytes.Contains(l.buf, []byte("level=WARN")) || bytes.Contains(l.buf, []byte("level=ERROR")) || bytes.Contains(l.buf, []byte("panic:"))
 }
 
 func (l *procLog) tail(n int) string {

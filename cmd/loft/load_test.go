@@ -118,18 +118,19 @@ func startFollowers(tb testing.TB, ctx context.Context, addr string, devs []*inb
 	errs := make([]error, len(devs))
 	var wg sync.WaitGroup
 	for i, d := range devs {
-		c, err := dialClient(ctx, addr, mintToken(tb, d.user), d.device)
+		token := mintToken(tb, d.user)
+		c, err := dialClient(ctx, addr, token, d.device)
 		if err != nil {
 			tb.Fatalf("%s/%s: %v", d.user, d.device, err)
 		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			defer c.close()
 			errs[i] = d.follow(ctx, c, nil)
-			for websocket.CloseStatus(errs[i]) == 4003 {
+			c.close()
+			if websocket.CloseStatus(errs[i]) == 4003 {
 				d.slowCloses++
-				errs[i] = d.followAll(ctx, addr, mintToken(tb, d.user), nil)
+				errs[i] = d.followAll(ctx, addr, token, nil)
 			}
 		}()
 	}
@@ -147,11 +148,11 @@ func catchUp(tb testing.TB, ctx context.Context, addr string, devs []*inboxDevic
 	errs := make([]error, len(devs))
 	var wg sync.WaitGroup
 	for i, d := range devs {
+		token, n := mintToken(tb, d.user), len(want[d.user])
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			n := len(want[d.user])
-			errs[i] = d.followAll(ctx, addr, mintToken(tb, d.user), func() bool { return len(d.entries) >= n })
+			errs[i] = d.followAll(ctx, addr, token, func() bool { return len(d.entries) >= n })
 		}()
 	}
 	wg.Wait()
@@ -279,6 +280,13 @@ func (l *ledger) answer(m *outMsg, f wireFrame) {
 		}
 		l.lastSeq[k] = f.Seq
 	}
+}
+
+// acked reports whether a send was acked as seq of conv.
+func (l *ledger) acked(conv string, seq uint64) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.bySeq[fmt.Sprintf("%s#%d", conv, seq)] != nil
 }
 
 func (l *ledger) claim(idx map[string]*outMsg, key string, m *outMsg, what string) {

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sync"
 
@@ -221,24 +222,41 @@ func (c *wsClient) pump(ctx context.Context, window int, next func() *outMsg, an
 	return sent, werr
 }
 
+// errNotFound is a not_found answer: no such conversation (yet).
+var errNotFound = errors.New("not_found")
+
+// historyPage asks for one page of conv's history: limit messages before
+// seq before (0: the newest).
+func (c *wsClient) historyPage(ctx context.Context, conv string, before uint64, limit int) (wireFrame, error) {
+	if err := c.write(ctx, map[string]any{"type": "history", "id": "h", "conv": conv, "before": before, "limit": limit}); err != nil {
+		return wireFrame{}, err
+	}
+	for {
+		f, err := c.read(ctx)
+		if err != nil {
+			return f, err
+		}
+		if f.ID != "h" {
+			continue
+		}
+		if f.Code == "not_found" {
+			return f, fmt.Errorf("history %s: %w", conv, errNotFound)
+		}
+		if f.Type != "history" {
+			return f, fmt.Errorf("history %s: %+v", conv, f)
+		}
+		return f, nil
+	}
+}
+
 // history returns every message of conv, oldest first, paging backwards.
 func (c *wsClient) history(ctx context.Context, conv string) ([]wireEntry, error) {
 	var all []wireEntry
 	before := uint64(0)
-	for page := 0; ; page++ {
-		id := fmt.Sprintf("h%d", page)
-		if err := c.write(ctx, map[string]any{"type": "history", "id": id, "conv": conv, "before": before, "limit": 500}); err != nil {
+	for {
+		f, err := c.historyPage(ctx, conv, before, 500)
+		if err != nil {
 			return nil, err
-		}
-		var f wireFrame
-		for f.ID != id {
-			var err error
-			if f, err = c.read(ctx); err != nil {
-				return nil, err
-			}
-		}
-		if f.Type != "history" {
-			return nil, fmt.Errorf("history %s: %+v", conv, f)
 		}
 		all = append(f.Messages, all...)
 		if !f.More || len(f.Messages) == 0 {
