@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"runtime"
 	"sync"
 	"time"
 
@@ -124,7 +125,11 @@ type Server struct {
 	cancel  context.CancelFunc
 	commits chan []history.Appended
 	sessWG  sync.WaitGroup // every session; Add only under mu while !closed
-	dispWG  sync.WaitGroup // the dispatcher
+	dispWG  sync.WaitGroup // the dispatcher and the auth workers
+	// auths feeds the auth workers: token checks and the store reads of a
+	// login need deep stacks, which a few long-lived workers keep grown,
+	// instead of every connection's reader growing (and copying) its own.
+	auths chan func()
 
 	mu       sync.Mutex
 	sessions map[*session]struct{} // guarded by mu
@@ -145,6 +150,11 @@ func New(cfg Config) (*Server, error) {
 		cancel:   cancel,
 		commits:  make(chan []history.Appended, 1024),
 		sessions: make(map[*session]struct{}),
+	}
+	s.auths = make(chan func())
+	for range runtime.GOMAXPROCS(0) + 1 {
+		s.dispWG.Add(1)
+		go s.authWorker()
 	}
 	s.dispWG.Add(1)
 	go s.dispatch()
@@ -178,6 +188,31 @@ func (s *Server) dispatch() {
 				}
 			}
 		}
+	}
+}
+
+func (s *Server) authWorker() {
+	defer s.dispWG.Done()
+	for {
+		select {
+		case <-s.ctx.Done():
+			return
+		case f := <-s.auths:
+			f()
+		}
+	}
+}
+
+// onAuthWorker runs f on an auth worker and returns when it is done. It
+// runs f on the caller's goroutine once the server is closing.
+func (s *Server) onAuthWorker(f func()) {
+	done := make(chan struct{})
+	job := func() { f(); close(done) }
+	select {
+	case s.auths <- job:
+		<-done
+	case <-s.ctx.Done():
+		f()
 	}
 }
 

@@ -220,12 +220,12 @@ func (s *session) handle(data []byte) {
 		return
 	}
 	if f.Type == FrameAuth {
-		// Verifying a token and reading the cursor take deep stacks; on a
-		// short-lived goroutine they do not stay with the connection's
-		// reader, which then idles on a small stack.
-		done := make(chan error, 1)
-		go func() { done <- s.handleAuth(f) }()
-		s.replyErrIf(f.ID, <-done)
+		// Verifying a token and reading the cursor take deep stacks; on an
+		// auth worker they do not stay with the connection's reader,
+		// which then idles on a small stack.
+		var err error
+		s.srv.onAuthWorker(func() { err = s.handleAuth(f) })
+		s.replyErrIf(f.ID, err)
 		return
 	}
 	if !s.authed {
