@@ -1,10 +1,11 @@
 # Loft's make targets. `make test` is what CI runs.
 GO ?= go
 
-.PHONY: test run build bench fmt-check vet
+.PHONY: test run build bench fmt-check vet fuzz
 
 test: fmt-check vet
 	$(GO) test -race -count=1 ./...
+	@$(MAKE) --no-print-directory fuzz
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
@@ -22,3 +23,16 @@ build:
 # Store benchmarks; figures go to docs/benchmarks.md.
 bench:
 	$(GO) test -run='^$$' -bench=. -benchtime=2s ./history/ ./presence/
+
+# Every fuzz target in the tree for FUZZTIME each: go test fuzzes one target
+# per run. Their seed corpora (testdata/fuzz) run with the unit tests; this
+# looks for new inputs. A failing input is saved under testdata/fuzz.
+FUZZTIME ?= 3s
+
+fuzz:
+	@set -e; for file in $$(grep -l '^func Fuzz' $$(find . -name '*_test.go' -not -path './.git/*')); do \
+		for name in $$(sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)(.*/\1/p' $$file); do \
+			echo "fuzz $$(dirname $$file) $$name"; \
+			$(GO) test -run='^$$' -fuzz="^$$name\$$" -fuzztime=$(FUZZTIME) $$(dirname $$file); \
+		done; \
+	done
