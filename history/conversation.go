@@ -28,7 +28,7 @@ func (s *Store) History(user, conv string, before uint64, limit int) (msgs []Mes
 		if !member {
 			return ErrNotFound
 		}
-		msgs, more, err = readHistory(snap, conv, before, limit)
+		msgs, more, err = readHistory(snap, conv, before, limit, s.durableID.Load())
 		return err
 	})
 	if err != nil {
@@ -40,7 +40,10 @@ func (s *Store) History(user, conv string, before uint64, limit int) (msgs []Mes
 	return msgs, more, nil
 }
 
-func readHistory(snap reader, conv string, before uint64, limit int) (msgs []Message, more bool, err error) {
+// readHistory pages conv backwards from before. Messages above durable
+// (applied, their fsync not yet done) are left out, as readInbox leaves
+// them out: a crash could take them back and give their seq to another.
+func readHistory(snap reader, conv string, before uint64, limit int, durable uint64) (msgs []Message, more bool, err error) {
 	prefix := seqPrefix(kindMessage, conv)
 	upper := prefixEnd(prefix)
 	if before > 0 {
@@ -68,6 +71,9 @@ func readHistory(snap reader, conv string, before uint64, limit int) (msgs []Mes
 		if err != nil {
 			return nil, false, err
 		}
+		if m.ID > durable {
+			continue // the newest, still being synced
+		}
 		msgs = append(msgs, *m)
 	}
 	if err := it.Error(); err != nil {
@@ -86,6 +92,7 @@ func (s *Store) Conversations(user string) ([]Conversation, error) {
 	}
 	var convs []Conversation
 	err := s.readDB(func(db *pebble.DB) error {
+		durable := s.durableID.Load()
 		snap := db.NewSnapshot()
 		defer snap.Close()
 		ids, err := memberships(snap, user)
@@ -94,7 +101,7 @@ func (s *Store) Conversations(user string) ([]Conversation, error) {
 		}
 		convs = make([]Conversation, 0, len(ids))
 		for _, id := range ids {
-			c, err := conversation(snap, user, id)
+			c, err := conversation(snap, user, id, durable)
 			if err != nil {
 				return err
 			}
@@ -140,17 +147,25 @@ func memberships(snap reader, user string) (ids []string, err error) {
 	return ids, it.Error()
 }
 
-// conversation summarises conv for user.
-func conversation(snap reader, user, conv string) (Conversation, error) {
+// conversation summarises conv for user as of the durable message id.
+func conversation(snap reader, user, conv string, durable uint64) (Conversation, error) {
 	c := Conversation{ID: conv}
 	var err error
 	if c.LastSeq, err = getUvarint(snap, convSeqKey(conv)); err != nil {
 		return c, err
 	}
-	if c.LastSeq > 0 {
-		if c.Last, _, err = getMessage(snap, conv, c.LastSeq); err != nil {
+	// The newest messages may still await their fsync: the summary ends at
+	// the newest durable one.
+	for c.LastSeq > 0 {
+		m, found, err := getMessage(snap, conv, c.LastSeq)
+		if err != nil {
 			return c, err
 		}
+		if !found || m.ID <= durable {
+			c.Last = m // nil if retention deleted it
+			break
+		}
+		c.LastSeq--
 	}
 	if c.ReadSeq, err = getUvarint(snap, readMarkKey(user, conv)); err != nil {
 		return c, err

@@ -90,7 +90,37 @@ func (s *Store) InboxHead(user string) (uint64, error) {
 	if !validID(user) {
 		return 0, fmt.Errorf("%w: user id", ErrInvalid)
 	}
-	return s.readUvarint(userPtsKey(user))
+	var head uint64
+	err := s.readDB(func(db *pebble.DB) error {
+		durable := s.durableID.Load()
+		snap := db.NewSnapshot()
+		defer snap.Close()
+		var err error
+		if head, err = getUvarint(snap, userPtsKey(user)); err != nil {
+			return err
+		}
+		// The newest entries may still await their fsync: the head is the
+		// newest durable one, so that it never moves back after a crash.
+		for ; head > 0; head-- {
+			v, found, err := getValue(snap, inboxKey(user, head))
+			if err != nil || !found {
+				return err // retention keeps the newest entries: !found is a store being reset
+			}
+			conv, seq, err := parseInboxValue(v)
+			if err != nil {
+				return err
+			}
+			m, found, err := getMessage(snap, conv, seq)
+			if err != nil || !found || m.ID <= durable {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, ErrClosed) {
+		err = fmt.Errorf("history: inbox head of %q: %w", user, err)
+	}
+	return head, err
 }
 
 // Cursor returns the pts device last reported received, 0 if none.
