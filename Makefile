@@ -1,7 +1,7 @@
 # Loft's make targets. `make test` is what CI runs.
 GO ?= go
 
-.PHONY: test run build bench fmt-check vet fuzz
+.PHONY: test run build bench loadbench fmt-check vet fuzz
 
 test: fmt-check vet
 	$(GO) test -race -count=1 ./...
@@ -23,6 +23,17 @@ build:
 # Store benchmarks; figures go to docs/benchmarks.md.
 bench:
 	$(GO) test -run='^$$' -bench=. -benchtime=2s ./history/ ./presence/
+
+# End-to-end load benchmarks: loft-bench starts a fresh server (empty data
+# dir under $$TMPDIR) for each scenario and prints a table; LOADFLAGS adds
+# flags (--json, --duration 20s, ...). Figures go to docs/benchmarks.md.
+LOADFLAGS ?=
+SCENARIOS ?= idle direct latency reconnect ceiling
+
+loadbench:
+	$(GO) build -o bin/loft ./cmd/loft
+	$(GO) build -o bin/loft-bench ./cmd/loft-bench
+	bin/loft-bench --server bin/loft $(LOADFLAGS) $(SCENARIOS)
 
 # Every fuzz target in the tree for FUZZTIME each: go test fuzzes one target
 # per run. Their seed corpora (testdata/fuzz) run with the unit tests; this
