@@ -41,7 +41,7 @@ func TestCrashKeepsAckedMessages(t *testing.T) {
 	srv := startLoft(t, dir)
 	led.begin()
 	waitFollowers := startFollowers(t, ctx, srv.addr, devs)
-	waitSenders := startSenders(ctx, srv.addr, users, 64, func(u *sendUser) func() *outMsg { return u.generate(3000) }, led, false)
+	waitSenders := startSenders(t, ctx, srv.addr, users, 64, func(u *sendUser) func() *outMsg { return u.generate(3000) }, led, false)
 	select {
 	case <-led.firstAck:
 	case <-ctx.Done():
@@ -68,7 +68,7 @@ func TestCrashKeepsAckedMessages(t *testing.T) {
 	// Life 2: resend everything, then every device catches up.
 	srv = startLoft(t, dir)
 	led.begin()
-	results = startSenders(ctx, srv.addr, users, 64, func(u *sendUser) func() *outMsg { return resend(u.msgs, nil) }, led, false)()
+	results = startSenders(t, ctx, srv.addr, users, 64, func(u *sendUser) func() *outMsg { return resend(u.msgs, nil) }, led, false)()
 	for _, r := range results {
 		if r.err != nil {
 			t.Fatalf("%s resending after the restart: %v", r.u.user, r.err)
@@ -131,7 +131,7 @@ func TestCrashRestartCycles(t *testing.T) {
 		srv := startLoft(t, dir)
 		led.begin()
 		waitFollowers := startFollowers(t, ctx, srv.addr, devs)
-		waitSenders := startSenders(ctx, srv.addr, users, 16, func(u *sendUser) func() *outMsg {
+		waitSenders := startSenders(t, ctx, srv.addr, users, 16, func(u *sendUser) func() *outMsg {
 			return resend(u.unacked(), u.generate(len(u.msgs)+400))
 		}, led, false)
 		select {
@@ -161,7 +161,7 @@ func TestCrashRestartCycles(t *testing.T) {
 
 	srv := startLoft(t, dir)
 	led.begin()
-	results := startSenders(ctx, srv.addr, users, 64, func(u *sendUser) func() *outMsg { return resend(u.unacked(), nil) }, led, false)()
+	results := startSenders(t, ctx, srv.addr, users, 64, func(u *sendUser) func() *outMsg { return resend(u.unacked(), nil) }, led, false)()
 	for _, r := range results {
 		if r.err != nil {
 			t.Fatalf("%s resending: %v", r.u.user, r.err)

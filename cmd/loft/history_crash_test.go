@@ -41,7 +41,7 @@ func TestCrashKeepsWhatHistoryShowed(t *testing.T) {
 			t.Fatal(err)
 		}
 		led.begin()
-		waitSenders := startSenders(ctx, srv.addr, users, 64, func(u *sendUser) func() *outMsg {
+		waitSenders := startSenders(t, ctx, srv.addr, users, 64, func(u *sendUser) func() *outMsg {
 			return u.generate(5000)
 		}, led, false)
 		shown := make(map[string]wireEntry) // conv#seq: what reads showed

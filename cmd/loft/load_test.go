@@ -78,23 +78,24 @@ type pumpResult struct {
 	err  error // nil: every send answered; else how the connection ended
 }
 
-// startSenders connects every user and pumps next(u) through the ledger,
-// each on its own goroutine. wait returns the results once all are done. If
-// awaitClose is set, a pump that finished keeps reading until the server
-// closes the connection, whose error becomes the result's.
-func startSenders(ctx context.Context, addr string, users []*sendUser, window int, next func(*sendUser) func() *outMsg, led *ledger, awaitClose bool) (wait func() []pumpResult) {
+// startSenders connects every user (before it returns) and pumps next(u)
+// through the ledger, each on its own goroutine. wait returns the results
+// once all are done. If awaitClose is set, a pump that finished keeps
+// reading until the server closes the connection, whose error becomes the
+// result's.
+func startSenders(tb testing.TB, ctx context.Context, addr string, users []*sendUser, window int, next func(*sendUser) func() *outMsg, led *ledger, awaitClose bool) (wait func() []pumpResult) {
+	tb.Helper()
 	results := make([]pumpResult, len(users))
 	var wg sync.WaitGroup
 	for i, u := range users {
+		c, err := dialClient(ctx, addr, u.token, u.device)
+		if err != nil {
+			tb.Fatalf("%s: %v", u.user, err)
+		}
 		results[i].u = u
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			c, err := dialClient(ctx, addr, u.token, u.device)
-			if err != nil {
-				results[i].err = fmt.Errorf("dial: %w", err)
-				return
-			}
 			defer c.close()
 			results[i].sent, results[i].err = c.pump(ctx, window, next(u), led.answer)
 			if results[i].err == nil && awaitClose {

@@ -31,7 +31,7 @@ func TestShutdownUnderLoad(t *testing.T) {
 	srv := startLoft(t, dir)
 	led.begin("unavailable")
 	waitFollowers := startFollowers(t, ctx, srv.addr, devs)
-	waitSenders := startSenders(ctx, srv.addr, users, 128, func(u *sendUser) func() *outMsg { return u.generate(1 << 20) }, led, true)
+	waitSenders := startSenders(t, ctx, srv.addr, users, 128, func(u *sendUser) func() *outMsg { return u.generate(1 << 20) }, led, true)
 	select {
 	case <-led.firstAck:
 	case <-ctx.Done():
@@ -66,7 +66,7 @@ func TestShutdownUnderLoad(t *testing.T) {
 
 	srv = startLoft(t, dir)
 	led.begin()
-	results = startSenders(ctx, srv.addr, users, 128, func(u *sendUser) func() *outMsg { return resend(u.msgs, nil) }, led, false)()
+	results = startSenders(t, ctx, srv.addr, users, 128, func(u *sendUser) func() *outMsg { return resend(u.msgs, nil) }, led, false)()
 	for _, r := range results {
 		if r.err != nil {
 			t.Fatalf("%s resending after the restart: %v", r.u.user, r.err)
