@@ -10,7 +10,7 @@ const walWriteCategory vfs.DiskWriteCategory = "pebble-wal"
 // watched. Pebble cannot go on after a failed WAL write or sync: its log
 // writer keeps the error, and the next write that reaches it, or the next log
 // rotation, panics. walFS calls failed with the first such error before
-// Pebble sees it, so the store refuses every later write (see Store.failWAL)
+// Pebble sees it, so the store refuses every later write (Store.setSyncErr)
 // before one can reach the broken log.
 type walFS struct {
 	vfs.FS
