@@ -67,6 +67,12 @@ type Config struct {
 	Now func() time.Time
 	// Logger receives background errors. Default: discard.
 	Logger *slog.Logger
+	// CacheSize is the most memory Pebble's block cache may hold, in bytes.
+	// A device's sync reads one message per inbox entry from anywhere in
+	// the store; a cache that holds the recent ones is the difference
+	// between a memory copy and a block read and decompression each.
+	// Default 256 MiB.
+	CacheSize int64
 	// FS is the file system the database lives on. Default vfs.Default;
 	// tests wrap it to inject disk failures.
 	FS vfs.FS

@@ -21,6 +21,7 @@ const (
 	minDedupWindow       = 7 * 24 * time.Hour
 	defaultSweepInterval = time.Minute
 	defaultMaxBatch      = 4096
+	defaultCacheSize     = 256 << 20
 
 	defaultInboxLimit   = 100
 	maxInboxLimit       = 1000
@@ -109,7 +110,7 @@ func Open(dir string, cfg Config) (*Store, error) {
 		committed: make(chan struct{}),
 	}
 	fs := &walFS{FS: cfg.FS, failed: func(err error) { s.setSyncErr(err) }}
-	db, err := pebble.Open(dir, pebbleOptions(cfg.Logger, lock, fs))
+	db, err := pebble.Open(dir, pebbleOptions(cfg, lock, fs))
 	if err != nil {
 		return nil, errors.Join(fmt.Errorf("history: open %s: %w", dir, err), lock.Close())
 	}
@@ -136,7 +137,7 @@ func Open(dir string, cfg Config) (*Store, error) {
 // setDefaults fills in the defaults documented on Config and rejects
 // negative limits.
 func (c *Config) setDefaults() error {
-	if c.MaxAge < 0 || c.MaxPerConversation < 0 || c.MaxBatch < 0 || c.SweepInterval < 0 || c.DedupWindow < 0 {
+	if c.MaxAge < 0 || c.MaxPerConversation < 0 || c.MaxBatch < 0 || c.SweepInterval < 0 || c.DedupWindow < 0 || c.CacheSize < 0 {
 		return fmt.Errorf("%w: negative Config limit", ErrInvalid)
 	}
 	if c.DedupWindow < minDedupWindow {
@@ -157,19 +158,22 @@ func (c *Config) setDefaults() error {
 	if c.FS == nil {
 		c.FS = vfs.Default
 	}
+	if c.CacheSize == 0 {
+		c.CacheSize = defaultCacheSize
+	}
 	return nil
 }
 
 // pebbleOptions tunes Pebble for a chat store: many point lookups (dedup
 // records, counters, messages of an inbox page), so bloom filters on every
 // level; a memtable large enough to absorb bursts of small synced batches.
-func pebbleOptions(log *slog.Logger, lock *pebble.Lock, fs vfs.FS) *pebble.Options {
+func pebbleOptions(cfg Config, lock *pebble.Lock, fs vfs.FS) *pebble.Options {
 	opts := &pebble.Options{
 		FS:                 fs,
-		CacheSize:          64 << 20,
+		CacheSize:          cfg.CacheSize,
 		MemTableSize:       32 << 20,
 		FormatMajorVersion: pebble.FormatNewest,
-		Logger:             pebbleLogger{log},
+		Logger:             pebbleLogger{cfg.Logger},
 		Lock:               lock,
 	}
 	for i := range opts.Levels {

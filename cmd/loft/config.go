@@ -29,6 +29,7 @@ type config struct {
 	SyncPage        int
 	RetentionAge    time.Duration
 	RetentionCount  int
+	StoreCache      int64
 	ShutdownTimeout time.Duration
 	LogLevel        string
 	PprofAddr       string
@@ -55,6 +56,7 @@ func (c *config) flags(fs *flag.FlagSet) {
 	fs.IntVar(&c.SyncPage, "sync-page", 200, "inbox entries per sync page")
 	fs.DurationVar(&c.RetentionAge, "retention-max-age", 0, "drop messages older than this (0: keep forever)")
 	fs.IntVar(&c.RetentionCount, "retention-max-messages", 0, "keep only this many newest messages per conversation (0: no limit)")
+	fs.Int64Var(&c.StoreCache, "store-cache", 256<<20, "bytes of memory for the store's block cache")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 15*time.Second, "time to finish in-flight work on SIGINT/SIGTERM")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&c.PprofAddr, "pprof", "", "serve Go profiles (net/http/pprof) on this loopback address, e.g. 127.0.0.1:6060")

@@ -44,6 +44,7 @@ func serve(ctx context.Context, cfg config, logOut io.Writer, ready func(addr st
 	store, err := history.Open(filepath.Join(cfg.DataDir, "store"), history.Config{
 		MaxAge:             cfg.RetentionAge,
 		MaxPerConversation: cfg.RetentionCount,
+		CacheSize:          cfg.StoreCache,
 		OnCommit:           func(b []history.Appended) { srv.Committed(b) },
 		Logger:             log.With("component", "history"),
 	})
