@@ -65,6 +65,14 @@ func seqKey(kind byte, id string, seq uint64) []byte {
 }
 
 func msgKey(conv string, seq uint64) []byte   { return seqKey(kindMessage, conv, seq) }
+
+// appendMsgKey appends msgKey(conv, seq) to b.
+func appendMsgKey(b []byte, conv string, seq uint64) []byte {
+	b = append(b, kindMessage)
+	b = append(b, conv...)
+	b = append(b, sep)
+	return binary.BigEndian.AppendUint64(b, seq)
+}
 func inboxKey(user string, pts uint64) []byte { return seqKey(kindInbox, user, pts) }
 
 // seqPrefix returns kind id 0, the prefix of every seqKey of id.

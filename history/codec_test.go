@@ -137,3 +137,14 @@ func FuzzKeyCodec(f *testing.F) {
 		}
 	})
 }
+
+func TestAppendMsgKey(t *testing.T) {
+	for _, c := range []struct {
+		conv string
+		seq  uint64
+	}{{"d:a:b", 1}, {"d:alice:bob", 1 << 40}, {"x", 0}} {
+		if got, want := appendMsgKey([]byte("junk")[:0], c.conv, c.seq), msgKey(c.conv, c.seq); !bytes.Equal(got, want) {
+			t.Errorf("appendMsgKey(%q, %d) = %q, want %q", c.conv, c.seq, got, want)
+		}
+	}
+}

@@ -56,6 +56,11 @@ func readInbox(snap reader, user string, after uint64, limit int, durable uint64
 		return nil, err
 	}
 	defer func() { err = errors.Join(err, it.Close()) }()
+	mr, err := newMessageReader(snap)
+	if err != nil {
+		return nil, err
+	}
+	defer func() { err = errors.Join(err, mr.close()) }()
 	for ok := it.First(); ok && len(entries) < limit; ok = it.Next() {
 		_, pts, err := parseSeqKey(kindInbox, it.Key())
 		if err != nil {
@@ -69,7 +74,7 @@ func readInbox(snap reader, user string, after uint64, limit int, durable uint64
 		if err != nil {
 			return nil, err
 		}
-		m, found, err := getMessage(snap, conv, seq)
+		m, found, err := mr.get(conv, seq)
 		if err != nil {
 			return nil, err
 		}

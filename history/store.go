@@ -306,6 +306,39 @@ func getMessage(r reader, conv string, seq uint64) (m *Message, found bool, err 
 	return m, err == nil, err
 }
 
+// messageReader reads many messages through one iterator: a page of an
+// inbox names messages one by one, often of the same conversation in seq
+// order, and a seek on an open iterator reuses the tables and blocks it has
+// open, where each Get would set up a read of every level anew.
+type messageReader struct {
+	it  *pebble.Iterator
+	key []byte
+}
+
+func newMessageReader(r reader) (*messageReader, error) {
+	it, err := r.NewIter(&pebble.IterOptions{LowerBound: []byte{kindMessage}, UpperBound: []byte{kindMessage + 1}})
+	if err != nil {
+		return nil, err
+	}
+	return &messageReader{it: it}, nil
+}
+
+// get is getMessage through the iterator.
+func (mr *messageReader) get(conv string, seq uint64) (m *Message, found bool, err error) {
+	mr.key = appendMsgKey(mr.key[:0], conv, seq)
+	if !mr.it.SeekGE(mr.key) || !bytes.Equal(mr.it.Key(), mr.key) {
+		return nil, false, mr.it.Error()
+	}
+	v, err := mr.it.ValueAndErr()
+	if err != nil {
+		return nil, false, err
+	}
+	m, err = decodeMessage(conv, seq, v, nil)
+	return m, err == nil, err
+}
+
+func (mr *messageReader) close() error { return mr.it.Close() }
+
 // syncErr returns the error that failed the store, or nil.
 func (s *Store) syncErr() error {
 	if p := s.walErr.Load(); p != nil {
