@@ -64,7 +64,7 @@ func seqKey(kind byte, id string, seq uint64) []byte {
 	return binary.BigEndian.AppendUint64(k, seq)
 }
 
-func msgKey(conv string, seq uint64) []byte   { return seqKey(kindMessage, conv, seq) }
+func msgKey(conv string, seq uint64) []byte { return seqKey(kindMessage, conv, seq) }
 
 // appendMsgKey appends msgKey(conv, seq) to b.
 func appendMsgKey(b []byte, conv string, seq uint64) []byte {
