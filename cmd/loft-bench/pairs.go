@@ -30,6 +30,7 @@ type pairsLoad struct {
 	resMu                          sync.Mutex
 
 	sendRecv, sendAck *hdrhistogram.Histogram // merged at the end; guarded by resMu
+	lateness          *hdrhistogram.Histogram // rate mode: actual minus intended send time; guarded by resMu
 }
 
 type pair struct {
@@ -49,7 +50,7 @@ func (l *pairsLoad) run(ctx context.Context) (*result, error) {
 	} else {
 		l.res.Params["window"] = l.window
 	}
-	l.sendRecv, l.sendAck = newHistogram(), newHistogram()
+	l.sendRecv, l.sendAck, l.lateness = newHistogram(), newHistogram(), newHistogram()
 	l.measureFrom.Store(1 << 62)
 
 	ps, err := l.connect(ctx)
@@ -118,6 +119,9 @@ func (l *pairsLoad) run(ctx context.Context) (*result, error) {
 	r.add("delivered", float64(l.delivered.Load()), "msgs")
 	r.addLatency("send_to_receive", l.sendRecv)
 	r.addLatency("send_to_ack", l.sendAck)
+	// How late the tool itself sent, included in the figures above: the
+	// runtime's timers and the shared cores delay a due send.
+	r.addLatency("tool_send_lateness", l.lateness)
 	if n := l.failed.Load(); n > 0 {
 		r.errorf("%d sends answered with an error", n)
 	}
@@ -217,6 +221,8 @@ func (l *pairsLoad) intended(i int, n uint64) int64 {
 // Latency counts from the intended time, so a sender that falls behind
 // does not hide the queueing (no coordinated omission).
 func (l *pairsLoad) sendLoop(ctx context.Context, p *pair, credits chan struct{}) {
+	late := newHistogram()
+	defer l.merge(l.lateness, late)
 	var buf, body []byte
 	var n uint64
 	for range cap(credits) {
@@ -260,7 +266,11 @@ func (l *pairsLoad) sendLoop(ctx context.Context, p *pair, credits chan struct{}
 		for range k {
 			ts := since()
 			if l.rate > 0 {
-				ts = l.intended(p.idx, n)
+				due := l.intended(p.idx, n)
+				if due >= l.measureFrom.Load() {
+					late.RecordValue(max((ts-due)/1000, 1))
+				}
+				ts = due
 			}
 			body = l.e.body(body[:0], ts)
 			buf = sendFrame(buf[:0], p.to, n, body)
