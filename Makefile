@@ -1,7 +1,7 @@
 # Loft's make targets. `make test` is what CI runs.
 GO ?= go
 
-.PHONY: test run build bench loadbench fmt-check vet fuzz
+.PHONY: test run build bench loadbench soak fmt-check vet fuzz
 
 test: fmt-check vet
 	$(GO) test -race -count=1 ./...
@@ -34,6 +34,13 @@ loadbench:
 	$(GO) build -o bin/loft ./cmd/loft
 	$(GO) build -o bin/loft-bench ./cmd/loft-bench
 	bin/loft-bench --server bin/loft $(LOADFLAGS) $(SCENARIOS)
+
+# The crash test for longer than make test runs it: SOAKCYCLES SIGKILLs of
+# the real binary under load, every acked message checked after each.
+SOAKCYCLES ?= 1000
+
+soak:
+	LOFTTEST_CYCLES=$(SOAKCYCLES) $(GO) test -race -count=1 -timeout=60m -run='^TestCrashRestartCycles$$' -v ./cmd/loft/
 
 # Every fuzz target in the tree for FUZZTIME each: go test fuzzes one target
 # per run. Their seed corpora (testdata/fuzz) run with the unit tests; this
