@@ -1,9 +1,6 @@
 package main
 
-import (
-	"context"
-	"time"
-)
+import "context"
 
 // runCeiling runs the direct load against the bare relay (relay.go) in a
 // child process: what this machine delivers with no auth and no storage,
@@ -18,7 +15,5 @@ func runCeiling(ctx context.Context, e *env) (*result, error) {
 	ce.secret = nil
 	ce.server = p
 	ce.dial = &dialer{url: "ws://" + addr + "/", sources: e.opt.Sources}
-	l := &pairsLoad{e: &ce, pairs: e.opt.Pairs, window: e.opt.Window, duration: e.opt.Duration,
-		warmup: min(2*time.Second, e.opt.Duration/4), sync: true}
-	return l.run(ctx)
+	return newPairsLoad(&ce, 0).run(ctx)
 }
