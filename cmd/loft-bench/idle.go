@@ -21,6 +21,11 @@ func runIdle(ctx context.Context, e *env) (*result, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Clients bring their tokens; minting them is not part of connecting.
+	tokens := make([]string, n)
+	for i := range tokens {
+		tokens[i] = e.token(e.user("i", i))
+	}
 	conns := make([]*conn, n)
 	var opened atomic.Int64
 	prog := startProgress(e.log, "connect", []string{"open"}, []*atomic.Int64{&opened})
@@ -31,7 +36,7 @@ func runIdle(ctx context.Context, e *env) (*result, error) {
 			return err
 		}
 		conns[i] = c
-		if _, err := c.login(ctx, e.token(e.user("i", i)), "d"); err != nil {
+		if _, err := c.login(ctx, tokens[i], "d"); err != nil {
 			return err
 		}
 		if _, err := c.sync(ctx, 0, func(uint64, []byte, int) {}); err != nil {

@@ -16,6 +16,12 @@ func runReconnect(ctx context.Context, e *env) (*result, error) {
 	k, x := e.opt.Users, e.opt.Missed
 	r := &result{Params: map[string]any{"devices": k, "missed": x, "concurrency": e.opt.Concurrency}}
 
+	// Clients bring their tokens; minting them is not part of connecting.
+	tokens := make([]string, k)
+	for i := range tokens {
+		tokens[i] = e.token(e.user("k", i))
+	}
+
 	// 1. Every device connects once, syncs and goes away: its cursor.
 	cursors := make([]uint64, k)
 	err := forEach(ctx, k, e.opt.Concurrency, func(ctx context.Context, i int) error {
@@ -24,7 +30,7 @@ func runReconnect(ctx context.Context, e *env) (*result, error) {
 			return err
 		}
 		defer c.ws.CloseNow()
-		a, err := c.login(ctx, e.token(e.user("k", i)), "d")
+		a, err := c.login(ctx, tokens[i], "d")
 		if err != nil {
 			return err
 		}
@@ -53,7 +59,7 @@ func runReconnect(ctx context.Context, e *env) (*result, error) {
 			return err
 		}
 		conns[i] = c
-		if _, err := c.login(ctx, e.token(e.user("k", i)), "d"); err != nil {
+		if _, err := c.login(ctx, tokens[i], "d"); err != nil {
 			return err
 		}
 		want := cursors[i] + 1
