@@ -21,11 +21,7 @@ func runIdle(ctx context.Context, e *env) (*result, error) {
 	if err != nil {
 		return nil, err
 	}
-	// Clients bring their tokens; minting them is not part of connecting.
-	tokens := make([]string, n)
-	for i := range tokens {
-		tokens[i] = e.token(e.user("i", i))
-	}
+	tokens := e.tokens("i", n)
 	conns := make([]*conn, n)
 	var opened atomic.Int64
 	prog := startProgress(e.log, "connect", []string{"open"}, []*atomic.Int64{&opened})

@@ -112,6 +112,16 @@ func (e *env) token(user string) string {
 	return t
 }
 
+// tokens mints the tokens of users kind 0..n-1 ahead of a timed phase:
+// clients bring their tokens, minting them is not part of connecting.
+func (e *env) tokens(kind string, n int) []string {
+	t := make([]string, n)
+	for i := range t {
+		t[i] = e.token(e.user(kind, i))
+	}
+	return t
+}
+
 // user returns the id of the i-th user of kind ("s" sender, "r" receiver).
 func (e *env) user(kind string, i int) string {
 	return e.opt.Prefix + kind + strconv.Itoa(i)

@@ -38,7 +38,6 @@ type pair struct {
 	to         string
 	send, recv *conn
 	gotPts     uint64 // receiver: last pts seen; owned by the receive loop
-	sentN      atomic.Int64
 }
 
 // run connects the pairs, applies the load and fills a result.
@@ -315,18 +314,21 @@ func (l *pairsLoad) readAcks(ctx context.Context, p *pair, credits chan struct{}
 					h.RecordValue(max((now-t)/1000, 1))
 				}
 			}
-			select {
-			case credits <- struct{}{}:
-			default:
-			}
+			giveCredit(credits)
 		case "error":
 			l.failed.Add(1)
 			l.fail("send", errors.New(short(f)))
-			select {
-			case credits <- struct{}{}:
-			default:
-			}
+			giveCredit(credits)
 		}
+	}
+}
+
+// giveCredit frees a send slot; an answer beyond the window (a stray
+// error) is not one.
+func giveCredit(credits chan struct{}) {
+	select {
+	case credits <- struct{}{}:
+	default:
 	}
 }
 

@@ -16,11 +16,7 @@ func runReconnect(ctx context.Context, e *env) (*result, error) {
 	k, x := e.opt.Users, e.opt.Missed
 	r := &result{Params: map[string]any{"devices": k, "missed": x, "concurrency": e.opt.Concurrency}}
 
-	// Clients bring their tokens; minting them is not part of connecting.
-	tokens := make([]string, k)
-	for i := range tokens {
-		tokens[i] = e.token(e.user("k", i))
-	}
+	tokens := e.tokens("k", k)
 
 	// 1. Every device connects once, syncs and goes away: its cursor.
 	cursors := make([]uint64, k)
