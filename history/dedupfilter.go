@@ -33,18 +33,21 @@ const (
 
 // newDedupFilter returns a filter with room for twice n keys.
 func newDedupFilter(n int) *dedupFilter {
+	return newDedupFilterSeed(n, maphash.MakeSeed())
+}
+
+func newDedupFilterSeed(n int, seed maphash.Seed) *dedupFilter {
 	want := uint64(max(2*n*dedupBitsPerKey, minDedupFilterBits))
 	nbits := uint64(1) << bits.Len64(want-1)
-	return &dedupFilter{seed: maphash.MakeSeed(), words: make([]atomic.Uint64, nbits/64), mask: nbits - 1}
+	return &dedupFilter{seed: seed, words: make([]atomic.Uint64, nbits/64), mask: nbits - 1}
 }
 
-func (f *dedupFilter) probes(key []byte) (h1, h2 uint64) {
-	h := maphash.Bytes(f.seed, key)
-	return h, h>>32 | h<<32 | 1 // odd step: probes differ within any power of two
-}
+func (f *dedupFilter) hash(key []byte) uint64 { return maphash.Bytes(f.seed, key) }
 
-func (f *dedupFilter) add(key []byte) {
-	h, step := f.probes(key)
+func (f *dedupFilter) add(key []byte) { f.addHash(f.hash(key)) }
+
+func (f *dedupFilter) addHash(h uint64) {
+	step := h>>32 | h<<32 | 1 // odd: probes differ within any power of two
 	for range dedupFilterProbes {
 		b := h & f.mask
 		f.words[b/64].Or(1 << (b % 64))
@@ -55,7 +58,8 @@ func (f *dedupFilter) add(key []byte) {
 
 // mayContain is false only if key was never added.
 func (f *dedupFilter) mayContain(key []byte) bool {
-	h, step := f.probes(key)
+	h := f.hash(key)
+	step := h>>32 | h<<32 | 1
 	for range dedupFilterProbes {
 		b := h & f.mask
 		if f.words[b/64].Load()&(1<<(b%64)) == 0 {
@@ -72,22 +76,30 @@ func (f *dedupFilter) overfull() bool {
 	return f.added.Load()*dedupBitsPerKey > int64(f.mask+1)
 }
 
-// loadDedupFilter builds a filter from the dedup records in db.
-func loadDedupFilter(db *pebble.DB) (*dedupFilter, error) {
+// eachDedupKey calls fn with the key of every dedup record in db; the key
+// is valid only during the call.
+func eachDedupKey(db *pebble.DB, fn func(key []byte)) error {
 	it, err := db.NewIter(&pebble.IterOptions{LowerBound: []byte{kindDedup}, UpperBound: []byte{kindDedup + 1}})
 	if err != nil {
-		return nil, err
+		return err
 	}
-	var keys [][]byte
 	for it.First(); it.Valid(); it.Next() {
-		keys = append(keys, append([]byte(nil), it.Key()...))
+		fn(it.Key())
 	}
-	if err := it.Close(); err != nil {
+	return it.Close()
+}
+
+// loadDedupFilter builds a filter from the dedup records in db. It keeps
+// 8 bytes of hash per record while it counts them, not the keys.
+func loadDedupFilter(db *pebble.DB) (*dedupFilter, error) {
+	seed := maphash.MakeSeed()
+	var hashes []uint64
+	if err := eachDedupKey(db, func(k []byte) { hashes = append(hashes, maphash.Bytes(seed, k)) }); err != nil {
 		return nil, err
 	}
-	f := newDedupFilter(len(keys))
-	for _, k := range keys {
-		f.add(k)
+	f := newDedupFilterSeed(len(hashes), seed)
+	for _, h := range hashes {
+		f.addHash(h)
 	}
 	return f, nil
 }
@@ -116,15 +128,7 @@ func (s *Store) rebuildDedupFilter(db *pebble.DB) error {
 	}
 	next := newDedupFilter(int(old.added.Load()))
 	s.dedupNext.Store(next) // before the scan's snapshot: later commits add to it
-	it, err := db.NewIter(&pebble.IterOptions{LowerBound: []byte{kindDedup}, UpperBound: []byte{kindDedup + 1}})
-	if err != nil {
-		s.dedupNext.Store(nil)
-		return err
-	}
-	for it.First(); it.Valid(); it.Next() {
-		next.add(it.Key())
-	}
-	if err := it.Close(); err != nil {
+	if err := eachDedupKey(db, next.add); err != nil {
 		s.dedupNext.Store(nil)
 		return err
 	}
