@@ -1,11 +1,19 @@
-// Package presence tracks which devices of each user are online on this node.
+// Package presence tracks which devices and users are online on this node.
 //
 // A Tracker is an in-memory map from user to that user's online devices. A
 // device is online from Connect to the matching Disconnect; a second Connect of
 // the same device replaces the first, and the first's later Disconnect is then
 // ignored (each Connect returns a generation that Disconnect must present).
-// Devices answers "which devices of user U are online" in O(devices of U) and
-// is what the offline-push layer asks before deciding to push.
+// Devices answers "which devices of user U are online" in O(devices of U),
+// oldest connection first, and is what the offline-push layer asks before
+// deciding to push.
+//
+// A user is online while at least one of its devices is. Config.OnChange
+// hears each user-level Change: the first device connecting, and the last one
+// disconnecting (with the time, for "last seen"). Replacing a device's own
+// connection, a stale Disconnect, or a second device are not changes. The
+// callback runs under the Tracker's lock, so one user's changes arrive in
+// order; it must hand them off without blocking.
 //
 // All methods are safe for concurrent use. The Tracker starts no goroutines.
 package presence
