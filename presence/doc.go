@@ -15,5 +15,10 @@
 // callback runs under the Tracker's lock, so one user's changes arrive in
 // order; it must hand them off without blocking.
 //
+// Each platform belongs to a Class (mobile, desktop, web, other), and Limits
+// caps how many devices of one class a user may have online at once.
+// OverLimit names the devices a new login must kick, oldest connection
+// first; kicking them (and telling the client why) is the caller's job.
+//
 // All methods are safe for concurrent use. The Tracker starts no goroutines.
 package presence

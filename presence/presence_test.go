@@ -280,7 +280,8 @@ func TestChangesConcurrent(t *testing.T) {
 				user := fmt.Sprint("u", g%4)
 				dev := fmt.Sprint("d", g, "-", i%3)
 				old := tr.Connect(user, Device{ID: dev})
-				cur := tr.Connect(user, Device{ID: dev}) // replaces old
+				cur := tr.Connect(user, Device{ID: dev, Platform: "web"}) // replaces old
+				tr.OverLimit(user, dev, DefaultLimits())
 				tr.Disconnect(user, dev, old)
 				tr.Disconnect(user, dev, cur)
 			}
