@@ -20,5 +20,15 @@
 // OverLimit names the devices a new login must kick, oldest connection
 // first; kicking them (and telling the client why) is the caller's job.
 //
-// All methods are safe for concurrent use. The Tracker starts no goroutines.
+// Watchers is the subscription side: which watchers (sessions, of any
+// comparable type) want to hear about which users' Changes. A session Watches
+// the users it shows, up to a per-watcher limit, and calls UnwatchAll when it
+// ends; Append lists a user's watchers for fanning out a Change. Watchers
+// holds nothing for a user once its last watcher is gone. It does not know
+// the Tracker: the caller joins the two. OnChange may call Append (Watchers
+// never calls back into a Tracker), but must queue the Change for each
+// watcher rather than block on it.
+//
+// All methods of Tracker and Watchers are safe for concurrent use. Neither
+// starts goroutines.
 package presence
