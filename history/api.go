@@ -29,6 +29,14 @@ var (
 	// disk: Pebble cannot continue on a failed log, so the store must be
 	// closed and opened again. Nothing that failed was acknowledged.
 	ErrFailed = errors.New("history: storage failed; reopen the store")
+	// ErrForbidden: the user may not do this (not an owner or admin of the
+	// group, not the sender of the message, no longer a member).
+	ErrForbidden = errors.New("history: not allowed")
+	// ErrTooLate: the recall or edit window of the message has passed.
+	ErrTooLate = errors.New("history: the window for this change has passed")
+	// ErrTooMany: a group would exceed Config.MaxGroupSize, or a request
+	// names more users than one request may.
+	ErrTooMany = errors.New("history: over the limit")
 )
 
 // ResetError is returned by ReadInbox when the requested position is below
@@ -76,6 +84,19 @@ type Config struct {
 	// FS is the file system the database lives on. Default vfs.Default;
 	// tests wrap it to inject disk failures.
 	FS vfs.FS
+	// FanoutLimit is the largest group whose messages are written to every
+	// member's inbox (write fan-out). Larger groups keep only the
+	// conversation log: members are told its new seq and fetch what they
+	// miss (read fan-out). Default 500.
+	FanoutLimit int
+	// MaxGroupSize is the most members a group may have. Default 100,000.
+	MaxGroupSize int
+	// RecallWindow is how long after sending its sender may recall a
+	// message. Default 2 minutes.
+	RecallWindow time.Duration
+	// EditWindow is how long after sending its sender may edit a message.
+	// Default 24 hours.
+	EditWindow time.Duration
 }
 
 // Message is one stored message of a conversation.
@@ -88,15 +109,75 @@ type Message struct {
 	ClientID string // the sender's client message id
 	Time     int64  // server time, Unix milliseconds, never decreasing
 	Body     []byte // the JSON object the client sent, as sent
+	Kind     string // "" for a message, else one of the Kind constants
+	Ref      uint64 // for KindRecall, KindEdit, KindDelete: the seq it changes
+	Recalled bool   // recalled by its sender: Body is {}
+	Deleted  bool   // deleted by a group owner or admin: Body is {}
+	Edited   int64  // Unix ms of the last edit (Body is the latest text), 0 if never
 }
 
-// AppendRequest asks to store one direct (1:1) message.
+// Message kinds besides plain messages. Each is an entry of the
+// conversation like any message, synced to every member's devices.
+const (
+	KindEvent  = "event"  // a membership change; Body says which
+	KindRecall = "recall" // the sender took message Ref back
+	KindEdit   = "edit"   // the sender replaced the text of message Ref with Body
+	KindDelete = "delete" // a group owner or admin deleted message Ref
+)
+
+// groupPrefix starts every group conversation id.
+const groupPrefix = "g:"
+
+// Role is a group member's role.
+type Role string
+
+// Group roles.
+const (
+	RoleOwner  Role = "owner"
+	RoleAdmin  Role = "admin"
+	RoleMember Role = "member"
+)
+
+// Member is one member of a group.
+type Member struct {
+	User    string
+	Role    Role
+	JoinSeq uint64 // the seq of the event that added it: it reads from there
+}
+
+// DeviceState is what a device's last session ended as, for the push layer.
+type DeviceState string
+
+// Device states.
+const (
+	DeviceActive    DeviceState = "active"     // logged in (online or not)
+	DeviceKicked    DeviceState = "kicked"     // closed by a newer login over the device limit
+	DeviceLoggedOut DeviceState = "logged_out" // logged out, by itself or from another device
+)
+
+// Device is one device a user has logged in from.
+type Device struct {
+	ID         string
+	Platform   string
+	State      DeviceState
+	LastSeen   int64 // Unix ms the device was last connected; 0 never
+	UnbindPush bool  // logged out asking for its push token to be removed
+}
+
+// AppendRequest asks to store one message: to a user (To) or to a group
+// or existing conversation (Conv); exactly one of them is set.
 type AppendRequest struct {
 	From     string // sending user
 	Device   string // sending device
 	ClientID string // unique per sending device; retries reuse it
 	To       string // recipient user (may equal From: notes to self)
+	Conv     string // or: the conversation, "g:..." for a group
 	Body     []byte // a JSON object
+	// Kind is "" for a message, or KindRecall, KindEdit or KindDelete with
+	// Ref the seq of the message in Conv it changes (Body: the new text
+	// for an edit, ignored otherwise).
+	Kind string
+	Ref  uint64
 }
 
 // Ack is the answer to an Append: where the message was stored.
@@ -116,10 +197,16 @@ type InboxRef struct {
 }
 
 // Appended is a committed message and the inbox entries it appended, one per
-// member of its conversation.
+// member of its conversation (write fan-out).
 type Appended struct {
 	Message *Message
 	Inbox   []InboxRef
+	// ReadFanout is set for a message of a group over Config.FanoutLimit:
+	// it has no inbox entries, and Group's members (and Also, the users a
+	// removal took out) are to be told the conversation's new seq.
+	ReadFanout bool
+	Group      *Group
+	Also       []string
 }
 
 // InboxEntry is one entry of a user's inbox.
@@ -131,12 +218,16 @@ type InboxEntry struct {
 // Conversation summarises one of a user's conversations.
 type Conversation struct {
 	ID       string
-	Members  []string
+	Members  []string // a direct conversation's members; nil for a group
+	Name     string   // a group's name
+	Size     int      // a group's member count
+	Role     Role     // the user's role in a group
+	Left     bool     // the user is no longer a member: LastSeq is where it left
 	LastSeq  uint64
 	Last     *Message // nil if retention dropped it
 	ReadSeq  uint64   // the user's read mark
 	Unread   uint64   // LastSeq - ReadSeq; own messages count as read
-	PeerRead uint64   // lowest read mark among the other members
+	PeerRead uint64   // lowest read mark among the other members (direct only)
 }
 
 // ReadMark is the result of MarkRead.
@@ -144,7 +235,7 @@ type ReadMark struct {
 	Conv     string
 	Seq      uint64   // the stored mark after the call (never decreases)
 	Advanced bool     // whether this call moved it
-	Members  []string // the conversation's members, to notify
+	Members  []string // who to tell: a direct conversation's members; a group's reader only
 }
 
 // DirectConv returns the id of the direct conversation between a and b: the

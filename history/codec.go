@@ -24,6 +24,11 @@ const (
 	kindFloor    = 'f'
 	kindDedup    = 'd'
 	kindExpiry   = 'x'
+	kindGroup    = 'G'
+	kindGMember  = 'M'
+	kindGRead    = 'R'
+	kindActivity = 'a'
+	kindDevice   = 'v'
 )
 
 // sep separates the fields of a key; ids never contain it.
@@ -80,7 +85,34 @@ func seqPrefix(kind byte, id string) []byte {
 	return append(makeKey(1, kind, id), sep)
 }
 
-func convSeqKey(conv string) []byte        { return makeKey(0, kindConvSeq, conv) }
+func convSeqKey(conv string) []byte         { return makeKey(0, kindConvSeq, conv) }
+func groupKey(conv string) []byte           { return makeKey(0, kindGroup, conv) }
+func gMemberKey(conv, user string) []byte   { return makeKey(0, kindGMember, conv, user) }
+func gReadKey(conv, user string) []byte     { return makeKey(0, kindGRead, conv, user) }
+func deviceKey(user, device string) []byte  { return makeKey(0, kindDevice, user, device) }
+func idPrefix(kind byte, id string) []byte  { return append(makeKey(1, kind, id), sep) }
+func isGroup(conv string) bool              { return strings.HasPrefix(conv, groupPrefix) }
+
+// markKey is where user's read mark of conv lives: by user for a direct
+// conversation, by conversation for a group, so that a group's read
+// receipts load with one scan.
+func markKey(user, conv string) []byte {
+	if isGroup(conv) {
+		return gReadKey(conv, user)
+	}
+	return readMarkKey(user, conv)
+}
+
+// activityKey returns 'a' be64(id) 0 conv: the newest message id of a
+// read-fan-out group, so that a sync finds the groups that moved on since
+// an id by one scan.
+func activityKey(id uint64, conv string) []byte {
+	k := make([]byte, 0, 1+8+1+len(conv))
+	k = append(k, kindActivity)
+	k = binary.BigEndian.AppendUint64(k, id)
+	k = append(k, sep)
+	return append(k, conv...)
+}
 func userPtsKey(user string) []byte        { return makeKey(0, kindUserPts, user) }
 func globalIDKey() []byte                  { return []byte{kindGlobalID} }
 func memberKey(user, conv string) []byte   { return makeKey(0, kindMember, user, conv) }
@@ -172,6 +204,9 @@ func parseInboxValue(v []byte) (conv string, seq uint64, err error) {
 // value buffers are only valid until their closer is closed.
 const valueVersion = 1
 
+// messageVersion2 adds a message's kind, reference and state.
+const messageVersion2 = 2
+
 func appendBytes(b, v []byte) []byte {
 	b = binary.AppendUvarint(b, uint64(len(v)))
 	return append(b, v...)
@@ -197,6 +232,14 @@ func newDecoder(v []byte) *decoder {
 	}
 	d.b = v[1:]
 	return d
+}
+
+// newMessageDecoder accepts both message versions and returns the one found.
+func newMessageDecoder(v []byte) (*decoder, byte) {
+	if len(v) > 0 && v[0] == messageVersion2 {
+		return &decoder{b: v[1:]}, messageVersion2
+	}
+	return newDecoder(v), valueVersion
 }
 
 func (d *decoder) fail() {
@@ -253,18 +296,29 @@ func (d *decoder) finish() error {
 // the key; refs are the inbox entries m appended, which retention deletes
 // with it.
 func encodeMessage(m *Message, refs []InboxRef) []byte {
-	n := 1 + 4*binary.MaxVarintLen64 + len(m.From) + len(m.Device) + len(m.ClientID) + len(m.Body) + binary.MaxVarintLen64
+	n := 1 + 8*binary.MaxVarintLen64 + len(m.From) + len(m.Device) + len(m.ClientID) + len(m.Body) + len(m.Kind)
 	for _, r := range refs {
 		n += len(r.User) + 2*binary.MaxVarintLen64
 	}
 	b := make([]byte, 0, n)
-	b = append(b, valueVersion)
+	plain := m.Kind == "" && m.Ref == 0 && m.flags() == 0 && m.Edited == 0
+	if plain {
+		b = append(b, valueVersion) // what most messages are: no extra bytes
+	} else {
+		b = append(b, messageVersion2)
+	}
 	b = binary.AppendUvarint(b, m.ID)
 	b = appendString(b, m.From)
 	b = appendString(b, m.Device)
 	b = appendString(b, m.ClientID)
 	b = binary.AppendVarint(b, m.Time)
 	b = appendBytes(b, m.Body)
+	if !plain {
+		b = appendString(b, m.Kind)
+		b = binary.AppendUvarint(b, m.Ref)
+		b = binary.AppendUvarint(b, m.flags())
+		b = binary.AppendVarint(b, m.Edited)
+	}
 	b = binary.AppendUvarint(b, uint64(len(refs)))
 	for _, r := range refs {
 		b = appendString(b, r.User)
@@ -276,7 +330,7 @@ func encodeMessage(m *Message, refs []InboxRef) []byte {
 // decodeMessage decodes the value of the message conv/seq. It decodes the
 // inbox refs too only if refs is not nil.
 func decodeMessage(conv string, seq uint64, v []byte, refs *[]InboxRef) (*Message, error) {
-	d := newDecoder(v)
+	d, version := newMessageDecoder(v)
 	m := &Message{Conv: conv, Seq: seq}
 	m.ID = d.uvarint()
 	m.From = d.string()
@@ -284,6 +338,12 @@ func decodeMessage(conv string, seq uint64, v []byte, refs *[]InboxRef) (*Messag
 	m.ClientID = d.string()
 	m.Time = d.varint()
 	m.Body = d.bytes()
+	if version == messageVersion2 {
+		m.Kind = d.string()
+		m.Ref = d.uvarint()
+		m.setFlags(d.uvarint())
+		m.Edited = d.varint()
+	}
 	count := d.uvarint()
 	// Each ref takes at least two bytes: this bounds the allocation.
 	if count > uint64(len(d.b))/2 {
@@ -303,6 +363,134 @@ func decodeMessage(conv string, seq uint64, v []byte, refs *[]InboxRef) (*Messag
 		return nil, fmt.Errorf("message %q %d: %w", conv, seq, err)
 	}
 	return m, nil
+}
+
+// Message state flags, as stored.
+const (
+	flagRecalled = 1 << iota
+	flagDeleted
+)
+
+func (m *Message) flags() uint64 {
+	var f uint64
+	if m.Recalled {
+		f |= flagRecalled
+	}
+	if m.Deleted {
+		f |= flagDeleted
+	}
+	return f
+}
+
+func (m *Message) setFlags(f uint64) {
+	m.Recalled = f&flagRecalled != 0
+	m.Deleted = f&flagDeleted != 0
+}
+
+// groupRecord is the value of a 'G' key.
+type groupRecord struct {
+	Name     string
+	Creator  string
+	Created  int64
+	Activity uint64 // id of the newest read-fan-out message, 0 if none
+}
+
+func encodeGroup(r *groupRecord) []byte {
+	b := make([]byte, 0, 1+3*binary.MaxVarintLen64+len(r.Name)+len(r.Creator)+4)
+	b = append(b, valueVersion)
+	b = appendString(b, r.Name)
+	b = appendString(b, r.Creator)
+	b = binary.AppendVarint(b, r.Created)
+	return binary.AppendUvarint(b, r.Activity)
+}
+
+func decodeGroup(v []byte) (*groupRecord, error) {
+	d := newDecoder(v)
+	r := &groupRecord{Name: d.string(), Creator: d.string(), Created: d.varint(), Activity: d.uvarint()}
+	if err := d.finish(); err != nil {
+		return nil, fmt.Errorf("group record: %w", err)
+	}
+	return r, nil
+}
+
+// encodeGMember is the value of an 'M' key: role and the seq the member
+// joined at.
+func encodeGMember(m Member) []byte {
+	b := []byte{valueVersion}
+	b = appendString(b, string(m.Role))
+	return binary.AppendUvarint(b, m.JoinSeq)
+}
+
+func decodeGMember(user string, v []byte) (Member, error) {
+	d := newDecoder(v)
+	m := Member{User: user, Role: Role(d.string()), JoinSeq: d.uvarint()}
+	if err := d.finish(); err != nil {
+		return Member{}, fmt.Errorf("group member: %w", err)
+	}
+	return m, nil
+}
+
+// membership is the value of a 'u' key: empty for a direct conversation
+// (all of it is the member's), the seqs a group member may read otherwise.
+type membership struct {
+	JoinSeq uint64 // first seq the user may read
+	LeftSeq uint64 // last seq the user may read; 0 while a member
+}
+
+func encodeMembership(m membership) []byte {
+	b := []byte{valueVersion}
+	b = binary.AppendUvarint(b, m.JoinSeq)
+	return binary.AppendUvarint(b, m.LeftSeq)
+}
+
+func decodeMembership(v []byte) (membership, error) {
+	if len(v) == 0 {
+		return membership{}, nil
+	}
+	d := newDecoder(v)
+	m := membership{JoinSeq: d.uvarint(), LeftSeq: d.uvarint()}
+	if err := d.finish(); err != nil {
+		return membership{}, fmt.Errorf("membership: %w", err)
+	}
+	return m, nil
+}
+
+// window clamps the seqs [lo, hi] to what m may read.
+func (m membership) window(last uint64) (lo, hi uint64) {
+	lo, hi = max(m.JoinSeq, 1), last
+	if m.LeftSeq > 0 {
+		hi = min(hi, m.LeftSeq)
+	}
+	return lo, hi
+}
+
+// deviceRecord is the value of a 'v' key.
+type deviceRecord struct {
+	Platform   string
+	State      DeviceState
+	LastSeen   int64 // Unix ms; 0 never
+	UnbindPush bool
+}
+
+func encodeDevice(r *deviceRecord) []byte {
+	b := []byte{valueVersion}
+	b = appendString(b, r.Platform)
+	b = appendString(b, string(r.State))
+	b = binary.AppendVarint(b, r.LastSeen)
+	if r.UnbindPush {
+		return append(b, 1)
+	}
+	return append(b, 0)
+}
+
+func decodeDevice(v []byte) (*deviceRecord, error) {
+	d := newDecoder(v)
+	r := &deviceRecord{Platform: d.string(), State: DeviceState(d.string()), LastSeen: d.varint()}
+	r.UnbindPush = d.uvarint() == 1
+	if err := d.finish(); err != nil {
+		return nil, fmt.Errorf("device record: %w", err)
+	}
+	return r, nil
 }
 
 // digestSize is how much of a body's sha256 a dedup record keeps.

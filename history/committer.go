@@ -3,6 +3,7 @@ package history
 import (
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/cockroachdb/pebble/v2"
 )
@@ -42,6 +43,12 @@ type committer struct {
 	genKeys     []string   // dedup keys of the batch being built
 	appended    []Appended // messages of the batch being built, for OnCommit
 
+	// Groups as staged, loaded lazily; those the batch being built changed,
+	// and the group read marks it moved, to publish once it is durable.
+	groups        map[string]*groupState
+	changedGroups map[string]*Group
+	marks         []markChange
+
 	// Counters: the last value assigned, committed or staged. Loaded lazily
 	// from Pebble; written to the batch once per batch if dirty.
 	global       uint64
@@ -65,6 +72,9 @@ func newCommitter(s *Store) *committer {
 		convDirty:   make(map[string]struct{}),
 		userPts:     make(map[string]uint64),
 		userDirty:   make(map[string]struct{}),
+
+		groups:        make(map[string]*groupState),
+		changedGroups: make(map[string]*Group),
 	}
 }
 
@@ -116,6 +126,8 @@ type pendingBatch struct {
 	ops      []op
 	errs     []error
 	appended []Appended
+	groups   map[string]*Group // changed by the batch
+	marks    []markChange      // group read marks the batch moved
 }
 
 // apply stages ops in one batch and applies it without waiting for the WAL
@@ -163,10 +175,16 @@ func (c *committer) apply(ops []op) *pendingBatch {
 		c.forgetCounters()
 	} else {
 		p.appended = c.appended
+		if len(c.changedGroups) > 0 {
+			p.groups = c.changedGroups
+			c.changedGroups = make(map[string]*Group)
+		}
+		p.marks = c.marks
 	}
-	c.batch, c.batchErr, c.appended = nil, nil, nil
+	clear(c.changedGroups)
+	c.batch, c.batchErr, c.appended, c.marks = nil, nil, nil, nil
 	clear(c.staged)
-	if len(c.convSeq)+len(c.userPts) > maxCachedCounters {
+	if len(c.convSeq)+len(c.userPts)+len(c.groups) > maxCachedCounters {
 		c.forgetCounters()
 	}
 	return p
@@ -231,8 +249,15 @@ func (c *committer) waitLoop(batches <-chan *pendingBatch) {
 					p.errs[i] = err
 				}
 				p.appended = nil
+				p.groups, p.marks = nil, nil
 			}
 		}
+		// Readers see group changes once they are durable, before the
+		// messages that announce them reach any device.
+		for conv, g := range p.groups {
+			c.s.groupCache.publish(conv, g)
+		}
+		c.s.markCache.apply(p.marks)
 		if len(p.appended) > 0 {
 			c.s.durableID.Store(p.appended[len(p.appended)-1].Message.ID)
 			if c.s.cfg.OnCommit != nil {
@@ -353,71 +378,279 @@ func (c *committer) forgetCounters() {
 	c.globalLoaded = false
 	clear(c.convSeq)
 	clear(c.userPts)
+	clear(c.groups)
 }
 
-// appendMessage stages a new message of a direct conversation, after the
-// caller found no dedup record for it.
+// appendMessage stages a new message, after the caller found no dedup
+// record for it: to a user, a group, or an existing direct conversation,
+// and for a recall, edit or delete, the change to the message it names.
 func (c *committer) appendMessage(o *appendOp) (Ack, error) {
 	r := &o.req
-	conv := DirectConv(r.From, r.To)
-	members := []string{r.From}
-	if r.To != r.From {
-		members = append(members, r.To)
+	n := &newMessage{from: r.From, device: r.Device, cid: r.ClientID, digest: o.digest, body: r.Body, kind: r.Kind, ref: r.Ref}
+	switch {
+	case r.To != "":
+		n.conv = DirectConv(r.From, r.To)
+		n.direct = []string{r.From}
+		if r.To != r.From {
+			n.direct = append(n.direct, r.To)
+		}
+	case isGroup(r.Conv):
+		gs, found, err := c.loadGroup(r.Conv)
+		if err != nil {
+			return Ack{}, err
+		}
+		if !found {
+			return Ack{}, ErrNotFound
+		}
+		if _, ok := gs.g.Member(r.From); !ok {
+			return Ack{}, ErrForbidden
+		}
+		n.conv, n.group, n.gs = r.Conv, gs.g, gs
+	default:
+		members, ok := directMembers(r.Conv)
+		if !ok || !slices.Contains(members, r.From) {
+			return Ack{}, ErrNotFound
+		}
+		n.conv, n.direct = r.Conv, members
 	}
-	if err := c.loadGlobal(); err != nil {
-		return Ack{}, err
-	}
-	prevSeq, err := c.loadConv(conv)
-	if err != nil {
-		return Ack{}, err
-	}
-	for _, m := range members {
-		if _, err := c.loadUser(m); err != nil {
+	var orig *Message
+	var origRefs []InboxRef
+	if r.Kind != "" {
+		var err error
+		if orig, origRefs, err = c.checkChange(n); err != nil {
 			return Ack{}, err
 		}
 	}
+	if err := c.prepare(n); err != nil {
+		return Ack{}, err
+	}
+	ack := c.stage(n)
+	if orig != nil {
+		switch r.Kind {
+		case KindRecall:
+			orig.Recalled, orig.Body = true, []byte("{}")
+		case KindDelete:
+			orig.Deleted, orig.Body = true, []byte("{}")
+		case KindEdit:
+			orig.Edited, orig.Body = ack.Time, r.Body
+		}
+		c.put(msgKey(n.conv, orig.Seq), encodeMessage(orig, origRefs))
+	}
+	return ack, nil
+}
 
-	// Every read is done: from here on the op only stages writes.
+// checkChange reads the message a recall, edit or delete names and checks
+// the actor may change it now.
+func (c *committer) checkChange(n *newMessage) (*Message, []InboxRef, error) {
+	v, found, err := c.get(msgKey(n.conv, n.ref))
+	if err != nil {
+		return nil, nil, err
+	}
+	if !found {
+		return nil, nil, ErrNotFound
+	}
+	var refs []InboxRef
+	orig, err := decodeMessage(n.conv, n.ref, v, &refs)
+	if err != nil {
+		return nil, nil, err
+	}
+	if n.group != nil {
+		// A member cannot change what was sent before it joined.
+		if m, _ := n.group.Member(n.from); orig.Seq < m.JoinSeq {
+			return nil, nil, ErrNotFound
+		}
+	}
+	switch {
+	case orig.Kind != "":
+		return nil, nil, fmt.Errorf("%w: only a message can be changed, not a %s", ErrInvalid, orig.Kind)
+	case orig.Recalled || orig.Deleted:
+		return nil, nil, fmt.Errorf("%w: the message was recalled or deleted", ErrInvalid)
+	}
+	age := c.s.cfg.Now().UnixMilli() - orig.Time
+	switch n.kind {
+	case KindRecall, KindEdit:
+		if orig.From != n.from {
+			return nil, nil, ErrForbidden
+		}
+		window := c.s.cfg.RecallWindow
+		if n.kind == KindEdit {
+			window = c.s.cfg.EditWindow
+		}
+		if age > window.Milliseconds() {
+			return nil, nil, ErrTooLate
+		}
+	case KindDelete:
+		if n.group == nil || !n.group.canManage(n.from) {
+			return nil, nil, ErrForbidden
+		}
+	}
+	if n.kind != KindEdit {
+		n.body = []byte("{}")
+	}
+	return orig, refs, nil
+}
+
+// newMessage is a message an op is about to stage: prepare does its reads,
+// stage its writes.
+type newMessage struct {
+	conv, from, device, cid string
+	digest                  [digestSize]byte
+	body                    []byte
+	kind                    string
+	ref                     uint64
+
+	// A direct conversation's members, or for a group: the group after
+	// the message (its members get it), its state, and users who get it
+	// besides (the ones a removal takes out).
+	direct []string
+	group  *Group
+	gs     *groupState
+	also   []string
+
+	prevSeq    uint64
+	readFanout bool
+}
+
+// recipients returns who gets n.
+func (n *newMessage) recipients() []string {
+	if n.group == nil {
+		return n.direct
+	}
+	out := make([]string, 0, n.group.Len()+len(n.also))
+	for _, m := range n.group.members {
+		out = append(out, m.User)
+	}
+	return append(out, n.also...)
+}
+
+// prepare does every read n needs: counters, and each recipient's inbox
+// counter for a write fan-out.
+func (c *committer) prepare(n *newMessage) error {
+	if err := c.loadGlobal(); err != nil {
+		return err
+	}
+	var err error
+	if n.prevSeq, err = c.loadConv(n.conv); err != nil {
+		return err
+	}
+	n.readFanout = n.group != nil && n.group.Len()+len(n.also) > c.s.cfg.FanoutLimit
+	if n.readFanout {
+		return nil
+	}
+	for _, m := range n.recipients() {
+		if _, err := c.loadUser(m); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// stage writes n after prepare: the message, its inbox entries (write
+// fan-out) or the group's activity (read fan-out), the sender's read mark
+// and the dedup record.
+func (c *committer) stage(n *newMessage) Ack {
 	now := c.s.cfg.Now().UnixMilli()
 	c.lastTime = max(c.lastTime, now)
 	c.global++
 	c.globalDirty = true
-	seq := prevSeq + 1
-	c.convSeq[conv] = seq
-	c.convDirty[conv] = struct{}{}
+	seq := n.prevSeq + 1
+	c.convSeq[n.conv] = seq
+	c.convDirty[n.conv] = struct{}{}
 	msg := &Message{
 		ID:       c.global,
-		Conv:     conv,
+		Conv:     n.conv,
 		Seq:      seq,
-		From:     r.From,
-		Device:   r.Device,
-		ClientID: r.ClientID,
+		From:     n.from,
+		Device:   n.device,
+		ClientID: n.cid,
 		Time:     c.lastTime,
-		Body:     r.Body,
+		Body:     n.body,
+		Kind:     n.kind,
+		Ref:      n.ref,
 	}
-	refs := make([]InboxRef, len(members))
-	for i, m := range members {
-		pts := c.userPts[m] + 1
-		c.userPts[m] = pts
-		c.userDirty[m] = struct{}{}
-		refs[i] = InboxRef{User: m, Pts: pts}
-		c.set(inboxKey(m, pts), inboxValue(conv, seq))
-	}
-	c.set(msgKey(conv, seq), encodeMessage(msg, refs))
-	if prevSeq == 0 {
-		for _, m := range members {
-			c.put(memberKey(m, conv), []byte{})
+	var refs []InboxRef
+	ack := Ack{ID: msg.ID, Conv: n.conv, Seq: seq, Time: msg.Time}
+	if n.readFanout {
+		if n.gs.activity > 0 {
+			c.del(activityKey(n.gs.activity, n.conv))
+		}
+		n.gs.activity = msg.ID
+		c.set(activityKey(msg.ID, n.conv), nil)
+		c.putGroup(n.gs)
+	} else {
+		users := n.recipients()
+		refs = make([]InboxRef, len(users))
+		for i, m := range users {
+			pts := c.userPts[m] + 1
+			c.userPts[m] = pts
+			c.userDirty[m] = struct{}{}
+			refs[i] = InboxRef{User: m, Pts: pts}
+			c.set(inboxKey(m, pts), inboxValue(n.conv, seq))
+			if m == n.from {
+				ack.Pts = pts
+			}
 		}
 	}
-	// Own messages count as read; seq is above any mark, so no max needed.
-	c.put(readMarkKey(r.From, conv), encodeUvarint(seq))
+	c.set(msgKey(n.conv, seq), encodeMessage(msg, refs))
+	if n.group == nil && n.prevSeq == 0 {
+		for _, m := range n.direct {
+			c.put(memberKey(m, n.conv), []byte{})
+		}
+	}
+	if n.from != "" {
+		// Own messages count as read; seq is above any mark, so no max.
+		c.setMark(n.from, n.conv, seq)
+	}
+	if n.from != "" && n.cid != "" {
+		expiry := now + c.s.cfg.DedupWindow.Milliseconds()
+		dk := dedupKey(n.from, n.device, n.cid)
+		c.put(dk, encodeDedup(&dedupRecord{Ack: ack, Digest: n.digest, Expiry: expiry}))
+		c.genKeys = append(c.genKeys, string(dk))
+		c.set(expiryKey(expiry, n.from, n.device, n.cid), nil)
+	}
+	a := Appended{Message: msg, Inbox: refs}
+	if n.readFanout {
+		a.ReadFanout, a.Group, a.Also = true, n.group, n.also
+	}
+	c.appended = append(c.appended, a)
+	return ack
+}
 
-	ack := Ack{ID: msg.ID, Conv: conv, Seq: seq, Time: msg.Time, Pts: refs[0].Pts}
-	expiry := now + c.s.cfg.DedupWindow.Milliseconds()
-	dk := dedupKey(r.From, r.Device, r.ClientID)
-	c.put(dk, encodeDedup(&dedupRecord{Ack: ack, Digest: o.digest, Expiry: expiry}))
-	c.genKeys = append(c.genKeys, string(dk))
-	c.set(expiryKey(expiry, r.From, r.Device, r.ClientID), nil)
-	c.appended = append(c.appended, Appended{Message: msg, Inbox: refs})
-	return ack, nil
+// setMark stages user's read mark of conv; a group's marks are also kept in
+// memory for receipts once the batch is durable.
+func (c *committer) setMark(user, conv string, seq uint64) {
+	c.put(markKey(user, conv), encodeUvarint(seq))
+	if isGroup(conv) {
+		c.marks = append(c.marks, markChange{conv: conv, user: user, seq: seq})
+	}
+}
+
+// del stages a deletion.
+func (c *committer) del(key []byte) {
+	delete(c.staged, string(key))
+	if err := c.batch.Delete(key, nil); err != nil && c.batchErr == nil {
+		c.batchErr = err
+	}
+}
+
+// checkDedup looks up the dedup record of a user's client id: dup reports a
+// retry, answered with the first Ack. No client id (the system) has none.
+func (c *committer) checkDedup(from, device, cid string, d [digestSize]byte) (ack Ack, dup bool, err error) {
+	if from == "" || cid == "" {
+		return Ack{}, false, nil
+	}
+	v, found, err := c.get(dedupKey(from, device, cid))
+	if err != nil || !found {
+		return Ack{}, false, err
+	}
+	rec, err := decodeDedup(v)
+	if err != nil {
+		return Ack{}, false, err
+	}
+	if rec.Digest != d {
+		return Ack{}, false, fmt.Errorf("%w: %q", ErrConflict, cid)
+	}
+	ack = rec.Ack
+	ack.Duplicate = true
+	return ack, true, nil
 }

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 
 	"github.com/cockroachdb/pebble/v2"
@@ -21,14 +22,14 @@ func (s *Store) History(user, conv string, before uint64, limit int) (msgs []Mes
 	err = s.readDB(func(db *pebble.DB) error {
 		snap := db.NewSnapshot()
 		defer snap.Close()
-		member, err := has(snap, memberKey(user, conv))
+		lo, hi, err := readWindow(snap, user, conv)
 		if err != nil {
 			return err
 		}
-		if !member {
-			return ErrNotFound
+		if before == 0 || before > hi+1 {
+			before = hi + 1
 		}
-		msgs, more, err = readHistory(snap, conv, before, limit, s.durableID.Load())
+		msgs, more, err = readHistory(snap, conv, before, lo, limit, s.durableID.Load())
 		return err
 	})
 	if err != nil {
@@ -40,16 +41,98 @@ func (s *Store) History(user, conv string, before uint64, limit int) (msgs []Mes
 	return msgs, more, nil
 }
 
-// readHistory pages conv backwards from before. Messages above durable
-// (applied, their fsync not yet done) are left out, as readInbox leaves
-// them out: a crash could take them back and give their seq to another.
-func readHistory(snap reader, conv string, before uint64, limit int, durable uint64) (msgs []Message, more bool, err error) {
-	prefix := seqPrefix(kindMessage, conv)
-	upper := prefixEnd(prefix)
-	if before > 0 {
-		upper = msgKey(conv, before)
+// readWindow returns the seqs of conv that user may read: all of a direct
+// conversation, a group's from where the user joined to where it left.
+func readWindow(snap reader, user, conv string) (lo, hi uint64, err error) {
+	v, member, err := getValue(snap, memberKey(user, conv))
+	if err != nil {
+		return 0, 0, err
 	}
-	it, err := snap.NewIter(&pebble.IterOptions{LowerBound: prefix, UpperBound: upper})
+	if !member {
+		return 0, 0, ErrNotFound
+	}
+	ms, err := decodeMembership(v)
+	if err != nil {
+		return 0, 0, err
+	}
+	lo, hi = ms.window(math.MaxUint64 - 1)
+	return lo, hi, nil
+}
+
+// HistoryAfter returns up to limit messages of conv with seq > after, in
+// ascending order, and whether newer ones remain: how a device catches up
+// on a read-fan-out group. Limits and errors are as for History.
+func (s *Store) HistoryAfter(user, conv string, after uint64, limit int) (msgs []Message, more bool, err error) {
+	if !validID(user) || !validID(conv) {
+		return nil, false, fmt.Errorf("%w: user or conversation id", ErrInvalid)
+	}
+	limit = clampLimit(limit, defaultHistoryLimit, maxHistoryLimit)
+	err = s.readDB(func(db *pebble.DB) (err error) {
+		durable := s.durableID.Load()
+		snap := db.NewSnapshot()
+		defer snap.Close()
+		lo, hi, err := readWindow(snap, user, conv)
+		if err != nil {
+			return err
+		}
+		from := max(after+1, lo)
+		if from > hi {
+			return nil
+		}
+		upper := prefixEnd(seqPrefix(kindMessage, conv))
+		if hi < math.MaxUint64-1 {
+			upper = msgKey(conv, hi+1)
+		}
+		it, err := snap.NewIter(&pebble.IterOptions{LowerBound: msgKey(conv, from), UpperBound: upper})
+		if err != nil {
+			return err
+		}
+		defer func() { err = errors.Join(err, it.Close()) }()
+		for ok := it.First(); ok; ok = it.Next() {
+			_, seq, err := parseSeqKey(kindMessage, it.Key())
+			if err != nil {
+				return err
+			}
+			v, err := it.ValueAndErr()
+			if err != nil {
+				return err
+			}
+			m, err := decodeMessage(conv, seq, v, nil)
+			if err != nil {
+				return err
+			}
+			if m.ID > durable {
+				break // not yet durable, nor anything after it
+			}
+			if len(msgs) == limit {
+				more = true
+				break
+			}
+			msgs = append(msgs, *m)
+		}
+		return it.Error()
+	})
+	if err != nil {
+		if errors.Is(err, ErrNotFound) || errors.Is(err, ErrClosed) {
+			return nil, false, err
+		}
+		return nil, false, fmt.Errorf("history: history of %q: %w", conv, err)
+	}
+	return msgs, more, nil
+}
+
+// readHistory pages conv backwards from before, down to seq lo. Messages
+// above durable (applied, their fsync not yet done) are left out, as
+// readInbox leaves them out: a crash could take them back and give their
+// seq to another.
+func readHistory(snap reader, conv string, before, lo uint64, limit int, durable uint64) (msgs []Message, more bool, err error) {
+	prefix := seqPrefix(kindMessage, conv)
+	lower := prefix
+	if lo > 1 {
+		lower = msgKey(conv, lo)
+	}
+	upper := msgKey(conv, before)
+	it, err := snap.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: upper})
 	if err != nil {
 		return nil, false, err
 	}
@@ -101,7 +184,7 @@ func (s *Store) Conversations(user string) ([]Conversation, error) {
 		}
 		convs = make([]Conversation, 0, len(ids))
 		for _, id := range ids {
-			c, err := conversation(snap, user, id, durable)
+			c, err := s.conversation(snap, user, id, durable)
 			if err != nil {
 				return err
 			}
@@ -148,11 +231,29 @@ func memberships(snap reader, user string) (ids []string, err error) {
 }
 
 // conversation summarises conv for user as of the durable message id.
-func conversation(snap reader, user, conv string, durable uint64) (Conversation, error) {
+func (s *Store) conversation(snap reader, user, conv string, durable uint64) (Conversation, error) {
 	c := Conversation{ID: conv}
-	var err error
+	_, hi, err := readWindow(snap, user, conv)
+	if err != nil {
+		return c, err
+	}
 	if c.LastSeq, err = getUvarint(snap, convSeqKey(conv)); err != nil {
 		return c, err
+	}
+	if c.LastSeq > hi {
+		c.LastSeq, c.Left = hi, true
+	}
+	if isGroup(conv) {
+		g, err := s.Group(conv)
+		if err != nil {
+			return c, err
+		}
+		c.Name, c.Size = g.Name, g.Len()
+		if m, ok := g.Member(user); ok {
+			c.Role = m.Role
+		} else {
+			c.Left = true
+		}
 	}
 	// The newest messages may still await their fsync: the summary ends at
 	// the newest durable one.
@@ -167,10 +268,13 @@ func conversation(snap reader, user, conv string, durable uint64) (Conversation,
 		}
 		c.LastSeq--
 	}
-	if c.ReadSeq, err = getUvarint(snap, readMarkKey(user, conv)); err != nil {
+	if c.ReadSeq, err = getUvarint(snap, markKey(user, conv)); err != nil {
 		return c, err
 	}
 	c.Unread = c.LastSeq - min(c.ReadSeq, c.LastSeq)
+	if isGroup(conv) {
+		return c, nil
+	}
 	c.Members, _ = directMembers(conv)
 	c.PeerRead = c.ReadSeq // a conversation with oneself
 	first := true

@@ -22,6 +22,10 @@ const (
 	defaultSweepInterval = time.Minute
 	defaultMaxBatch      = 4096
 	defaultCacheSize     = 256 << 20
+	defaultFanoutLimit   = 500
+	defaultMaxGroupSize  = 100_000
+	defaultRecallWindow  = 2 * time.Minute
+	defaultEditWindow    = 24 * time.Hour
 
 	defaultInboxLimit   = 100
 	maxInboxLimit       = 1000
@@ -77,6 +81,10 @@ type Store struct {
 	// commit, so that none reaches Pebble's failed log writer (see walFS).
 	walErr atomic.Pointer[error]
 	walMu  sync.Mutex
+
+	// Groups and group read marks as of durable commits, for readers.
+	groupCache groupCache
+	markCache  markCache
 
 	closeOnce sync.Once
 	closeErr  error
@@ -160,6 +168,21 @@ func (c *Config) setDefaults() error {
 	}
 	if c.CacheSize == 0 {
 		c.CacheSize = defaultCacheSize
+	}
+	if c.FanoutLimit < 0 || c.MaxGroupSize < 0 || c.RecallWindow < 0 || c.EditWindow < 0 {
+		return fmt.Errorf("%w: negative Config limit", ErrInvalid)
+	}
+	if c.FanoutLimit == 0 {
+		c.FanoutLimit = defaultFanoutLimit
+	}
+	if c.MaxGroupSize == 0 {
+		c.MaxGroupSize = defaultMaxGroupSize
+	}
+	if c.RecallWindow == 0 {
+		c.RecallWindow = defaultRecallWindow
+	}
+	if c.EditWindow == 0 {
+		c.EditWindow = defaultEditWindow
 	}
 	return nil
 }

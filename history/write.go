@@ -5,8 +5,10 @@ import (
 	"context"
 	"crypto/sha256"
 	"fmt"
-	"github.com/cockroachdb/pebble/v2"
+	"strconv"
 	"strings"
+
+	"github.com/cockroachdb/pebble/v2"
 )
 
 // Submit queues req for the next group commit and returns once it is queued,
@@ -21,7 +23,7 @@ func (s *Store) Submit(ctx context.Context, req AppendRequest, done func(Ack, er
 		return err
 	}
 	req.Body = bytes.Clone(req.Body) // OnCommit's messages must not change
-	o := &appendOp{req: req, digest: digest(req.To, req.Body), done: done}
+	o := &appendOp{req: req, digest: appendDigest(&req), done: done}
 	o.precheck(s)
 	return s.enqueue(ctx, o)
 }
@@ -134,8 +136,18 @@ func validateAppend(r *AppendRequest) error {
 	switch {
 	case !validID(r.From) || strings.Contains(r.From, ":"):
 		return fmt.Errorf("%w: sender id", ErrInvalid)
-	case !validID(r.To) || strings.Contains(r.To, ":"):
+	case (r.To == "") == (r.Conv == ""):
+		return fmt.Errorf("%w: exactly one of recipient and conversation", ErrInvalid)
+	case r.To != "" && (!validID(r.To) || strings.Contains(r.To, ":")):
 		return fmt.Errorf("%w: recipient id", ErrInvalid)
+	case r.Conv != "" && !validID(r.Conv):
+		return fmt.Errorf("%w: conversation id", ErrInvalid)
+	case r.Kind != "" && r.Kind != KindRecall && r.Kind != KindEdit && r.Kind != KindDelete:
+		return fmt.Errorf("%w: kind %q", ErrInvalid, r.Kind)
+	case (r.Kind == "") != (r.Ref == 0):
+		return fmt.Errorf("%w: a recall, edit or delete names the seq it changes", ErrInvalid)
+	case r.Kind != "" && r.Conv == "":
+		return fmt.Errorf("%w: a recall, edit or delete names its conversation", ErrInvalid)
 	case !validID(r.Device):
 		return fmt.Errorf("%w: device id", ErrInvalid)
 	case !validID(r.ClientID):
@@ -144,6 +156,14 @@ func validateAppend(r *AppendRequest) error {
 		return fmt.Errorf("%w: empty body", ErrInvalid)
 	}
 	return nil
+}
+
+// appendDigest is the digest of what r asks for.
+func appendDigest(r *AppendRequest) [digestSize]byte {
+	if r.Kind == "" && r.Conv == "" {
+		return digest(r.To, r.Body) // as every 1:1 message before groups
+	}
+	return digest(r.To+"\x00"+r.Conv+"\x00"+r.Kind+"\x00"+strconv.FormatUint(r.Ref, 10), r.Body)
 }
 
 // digest identifies what a client id was used for: a retry must send the same
@@ -247,29 +267,37 @@ type markReadOp struct {
 }
 
 func (o *markReadOp) apply(c *committer) error {
-	_, member, err := c.get(memberKey(o.user, o.conv))
+	v, member, err := c.get(memberKey(o.user, o.conv))
 	if err != nil {
 		return err
 	}
 	if !member {
 		return ErrNotFound
 	}
+	ms, err := decodeMembership(v)
+	if err != nil {
+		return err
+	}
 	last, err := c.loadConv(o.conv)
 	if err != nil {
 		return err
 	}
-	if o.seq > last {
-		return fmt.Errorf("%w: read mark %d beyond last message %d", ErrInvalid, o.seq, last)
+	if _, hi := ms.window(last); o.seq > hi {
+		return fmt.Errorf("%w: read mark %d beyond last message %d", ErrInvalid, o.seq, hi)
 	}
-	key := readMarkKey(o.user, o.conv)
-	old, err := c.getUvarint(key)
+	old, err := c.getUvarint(markKey(o.user, o.conv))
 	if err != nil {
 		return err
 	}
-	members, _ := directMembers(o.conv)
+	// A group's other members ask for receipts; only the reader's own
+	// devices are told.
+	members, ok := directMembers(o.conv)
+	if !ok {
+		members = []string{o.user}
+	}
 	o.mark = ReadMark{Conv: o.conv, Seq: max(old, o.seq), Advanced: o.seq > old, Members: members}
 	if o.mark.Advanced {
-		c.put(key, encodeUvarint(o.seq))
+		c.setMark(o.user, o.conv, o.seq)
 	}
 	return nil
 }
