@@ -85,13 +85,13 @@ func seqPrefix(kind byte, id string) []byte {
 	return append(makeKey(1, kind, id), sep)
 }
 
-func convSeqKey(conv string) []byte         { return makeKey(0, kindConvSeq, conv) }
-func groupKey(conv string) []byte           { return makeKey(0, kindGroup, conv) }
-func gMemberKey(conv, user string) []byte   { return makeKey(0, kindGMember, conv, user) }
-func gReadKey(conv, user string) []byte     { return makeKey(0, kindGRead, conv, user) }
-func deviceKey(user, device string) []byte  { return makeKey(0, kindDevice, user, device) }
-func idPrefix(kind byte, id string) []byte  { return append(makeKey(1, kind, id), sep) }
-func isGroup(conv string) bool              { return strings.HasPrefix(conv, groupPrefix) }
+func convSeqKey(conv string) []byte        { return makeKey(0, kindConvSeq, conv) }
+func groupKey(conv string) []byte          { return makeKey(0, kindGroup, conv) }
+func gMemberKey(conv, user string) []byte  { return makeKey(0, kindGMember, conv, user) }
+func gReadKey(conv, user string) []byte    { return makeKey(0, kindGRead, conv, user) }
+func deviceKey(user, device string) []byte { return makeKey(0, kindDevice, user, device) }
+func idPrefix(kind byte, id string) []byte { return append(makeKey(1, kind, id), sep) }
+func isGroup(conv string) bool             { return strings.HasPrefix(conv, groupPrefix) }
 
 // markKey is where user's read mark of conv lives: by user for a direct
 // conversation, by conversation for a group, so that a group's read
