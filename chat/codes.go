@@ -18,6 +18,8 @@ const (
 	CodeNotFound     Code = "not_found"    // no such conversation (or not a member of it)
 	CodeUnavailable  Code = "unavailable"  // shutting down, or the storage failed; reconnect and retry later
 	CodeInternal     Code = "internal"     // a server fault; retry later
+	CodeTooLate      Code = "too_late"     // the recall or edit window of the message has passed
+	CodeTooMany      Code = "too_many"     // over a count limit: group size, users per request, watched users
 )
 
 // Close codes. 1000-1015 are the standard ones; 4000-4999 are Loft's own.
@@ -40,4 +42,10 @@ const (
 	CloseTokenExpired websocket.StatusCode = 4004
 	// ClosePingTimeout: the client did not answer a ping in time. Reconnect.
 	ClosePingTimeout websocket.StatusCode = 4005
+	// CloseKicked: a newer login over the device limit, or a logout from
+	// another of the user's devices, ended this session; a kicked frame
+	// says which. Do not reconnect without the user logging in again.
+	CloseKicked websocket.StatusCode = 4006
+	// CloseLoggedOut: the device logged out. Do not reconnect.
+	CloseLoggedOut websocket.StatusCode = 4007
 )

@@ -61,7 +61,7 @@ func (ts *testServer) start(adjust func(*Config)) {
 	if err != nil {
 		ts.tb.Fatal(err)
 	}
-	ts.presence = presence.New()
+	ts.presence = presence.NewTracker(presence.Config{OnChange: func(c presence.Change) { srv.PresenceChanged(c) }})
 	cfg := Config{Store: store, Auth: auth, Presence: ts.presence, TokenLeeway: time.Millisecond}
 	if adjust != nil {
 		adjust(&cfg)
@@ -140,24 +140,41 @@ type frame struct {
 	More          bool            `json:"more"`
 	Floor         uint64          `json:"floor"`
 	Conversations []conversation  `json:"conversations"`
+	Groups        json.RawMessage `json:"groups"`
+	GroupsMark    uint64          `json:"groups_mark"`
+	Reason        string          `json:"reason"`
+	By            string          `json:"by"`
+	Online        bool            `json:"online"`
+	LastSeen      int64           `json:"last_seen"`
+	State         string          `json:"state"`
+	Denied        []string        `json:"denied"`
 	Raw           json.RawMessage `json:"-"`
 }
 
 type entry struct {
-	Pts    uint64          `json:"pts"`
-	ID     uint64          `json:"id"`
-	Conv   string          `json:"conv"`
-	Seq    uint64          `json:"seq"`
-	From   string          `json:"from"`
-	Device string          `json:"device"`
-	CID    string          `json:"cid"`
-	TS     int64           `json:"ts"`
-	Body   json.RawMessage `json:"body"`
+	Pts      uint64          `json:"pts"`
+	ID       uint64          `json:"id"`
+	Conv     string          `json:"conv"`
+	Seq      uint64          `json:"seq"`
+	From     string          `json:"from"`
+	Device   string          `json:"device"`
+	CID      string          `json:"cid"`
+	TS       int64           `json:"ts"`
+	Kind     string          `json:"kind"`
+	Ref      uint64          `json:"ref"`
+	Recalled bool            `json:"recalled"`
+	Deleted  bool            `json:"deleted"`
+	Edited   int64           `json:"edited"`
+	Body     json.RawMessage `json:"body"`
 }
 
 type conversation struct {
 	Conv     string   `json:"conv"`
 	Members  []string `json:"members"`
+	Name     string   `json:"name"`
+	Size     int      `json:"size"`
+	Role     string   `json:"role"`
+	Left     bool     `json:"left"`
 	LastSeq  uint64   `json:"last_seq"`
 	Last     *entry   `json:"last"`
 	ReadSeq  uint64   `json:"read_seq"`

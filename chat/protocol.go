@@ -20,6 +20,28 @@ const (
 	FrameConversations = "conversations"
 	FrameRead          = "read"
 	FramePing          = "ping"
+
+	FrameGroupCreate  = "group_create"
+	FrameGroupAdd     = "group_add"
+	FrameGroupRemove  = "group_remove"
+	FrameGroupLeave   = "group_leave"
+	FrameGroupRename  = "group_rename"
+	FrameGroupRole    = "group_role"
+	FrameGroupMembers = "group_members"
+	FrameGroups       = "groups"
+	FrameReceipts     = "receipts"
+
+	FrameRecall = "recall"
+	FrameEdit   = "edit"
+	FrameDelete = "delete"
+
+	FramePresenceSub   = "presence_sub"
+	FramePresenceUnsub = "presence_unsub"
+	FrameTyping        = "typing"
+
+	FrameDevices      = "devices"
+	FrameLogout       = "logout"
+	FrameLogoutDevice = "logout_device"
 )
 
 // inFrame is every field any client frame may carry. Decoding is strict:
@@ -41,15 +63,23 @@ type inFrame struct {
 	From   json.RawMessage `json:"from"`
 	Sender json.RawMessage `json:"sender"`
 
-	// sync, received
-	After *uint64 `json:"after"`
-	Pts   *uint64 `json:"pts"`
+	// sync, received; history (after: page forwards)
+	After       *uint64 `json:"after"`
+	Pts         *uint64 `json:"pts"`
+	GroupsAfter *uint64 `json:"groups_after"`
 
 	// history, read
 	Conv   string  `json:"conv"`
 	Before uint64  `json:"before"`
 	Limit  int     `json:"limit"`
 	Seq    *uint64 `json:"seq"`
+
+	// groups, presence, typing, logout
+	Name       string   `json:"name"`
+	Users      []string `json:"users"`
+	Role       string   `json:"role"`
+	State      string   `json:"state"`
+	UnbindPush *bool    `json:"unbind_push"`
 }
 
 // frameError is a client mistake answered with an error frame.
@@ -198,9 +228,32 @@ func encodeMessage(m *history.Message) *encodedMessage {
 	b = appendString(b, m.Device)
 	b = append(b, `,"ts":`...)
 	b = strconv.AppendInt(b, m.Time, 10)
+	if m.Kind != "" {
+		b = append(b, `,"kind":`...)
+		b = appendString(b, m.Kind)
+	}
+	if m.Ref != 0 {
+		b = appendUint(b, "ref", m.Ref)
+	}
+	b = appendState(b, m)
 	b = append(b, `,"body":`...)
 	b = append(b, m.Body...)
 	return &encodedMessage{msg: m, body: b}
+}
+
+// appendState appends what has happened to a message since it was sent.
+func appendState(b []byte, m *history.Message) []byte {
+	if m.Recalled {
+		b = append(b, `,"recalled":true`...)
+	}
+	if m.Deleted {
+		b = append(b, `,"deleted":true`...)
+	}
+	if m.Edited != 0 {
+		b = append(b, `,"edited":`...)
+		b = strconv.AppendInt(b, m.Edited, 10)
+	}
+	return b
 }
 
 // appendEntry appends one inbox entry as seen by reader: the sender's own
@@ -259,18 +312,24 @@ func encodeJSON(typ, id string, v any) []byte {
 
 // messageJSON is a message in a history page.
 type messageJSON struct {
-	ID     uint64          `json:"id"`
-	Conv   string          `json:"conv"`
-	Seq    uint64          `json:"seq"`
-	From   string          `json:"from"`
-	Device string          `json:"device"`
-	CID    string          `json:"cid,omitempty"`
-	TS     int64           `json:"ts"`
-	Body   json.RawMessage `json:"body"`
+	ID       uint64          `json:"id"`
+	Conv     string          `json:"conv"`
+	Seq      uint64          `json:"seq"`
+	From     string          `json:"from"`
+	Device   string          `json:"device"`
+	CID      string          `json:"cid,omitempty"`
+	TS       int64           `json:"ts"`
+	Kind     string          `json:"kind,omitempty"`
+	Ref      uint64          `json:"ref,omitempty"`
+	Recalled bool            `json:"recalled,omitempty"`
+	Deleted  bool            `json:"deleted,omitempty"`
+	Edited   int64           `json:"edited,omitempty"`
+	Body     json.RawMessage `json:"body"`
 }
 
 func toMessageJSON(m *history.Message, reader string) messageJSON {
-	j := messageJSON{ID: m.ID, Conv: m.Conv, Seq: m.Seq, From: m.From, Device: m.Device, TS: m.Time, Body: m.Body}
+	j := messageJSON{ID: m.ID, Conv: m.Conv, Seq: m.Seq, From: m.From, Device: m.Device, TS: m.Time, Body: m.Body,
+		Kind: m.Kind, Ref: m.Ref, Recalled: m.Recalled, Deleted: m.Deleted, Edited: m.Edited}
 	if m.From == reader {
 		j.CID = m.ClientID
 	}

@@ -26,7 +26,22 @@ type Event struct {
 	// SkipDevice, if set, is a device of the user that must not get the
 	// event (the one that caused it).
 	SkipDevice string
+	// Kick, if set, ends the session of one device of the user.
+	Kick *Kick
 }
+
+// Kick ends a device's session: it gets a kicked frame and CloseKicked.
+type Kick struct {
+	Device string
+	Reason string // KickDeviceLimit or KickLoggedOut
+	By     string // the device that caused it
+}
+
+// Kick reasons, in the kicked frame.
+const (
+	KickDeviceLimit = "device_limit" // a newer login of the same class went over the limit
+	KickLoggedOut   = "logged_out"   // another device of the user logged this one out
+)
 
 // Router carries events to the connected devices of a user. The in-process
 // LocalRouter is the default; a cluster backend implements the same methods.
@@ -44,9 +59,10 @@ type Router interface {
 type Presence interface {
 	Connect(user string, dev presence.Device) uint64
 	Disconnect(user, device string, gen uint64) bool
+	Devices(dst []presence.Device, user string) []presence.Device
+	OverLimit(user, device string, limits presence.Limits) []presence.Device
 }
 
-var _ Presence = (*presence.Tracker)(nil)
 
 // MessageLog stores messages and serves users' inboxes.
 type MessageLog interface {
@@ -71,11 +87,36 @@ type ConversationStore interface {
 	MarkRead(ctx context.Context, user, conv string, seq uint64) (history.ReadMark, error)
 }
 
+// GroupStore keeps groups. Each change is an event in the group's order.
+type GroupStore interface {
+	CreateGroup(ctx context.Context, req history.GroupRequest) (history.Ack, error)
+	AddMembers(ctx context.Context, req history.GroupRequest) (history.Ack, error)
+	RemoveMembers(ctx context.Context, req history.GroupRequest) (history.Ack, error)
+	LeaveGroup(ctx context.Context, req history.GroupRequest) (history.Ack, error)
+	RenameGroup(ctx context.Context, req history.GroupRequest) (history.Ack, error)
+	SetRole(ctx context.Context, req history.GroupRequest) (history.Ack, error)
+	Group(conv string) (*history.Group, error)
+	Groups(user string) ([]history.Conversation, error)
+	Receipts(user, conv string, seq uint64) (history.Receipt, error)
+	HistoryAfter(user, conv string, after uint64, limit int) ([]history.Message, bool, error)
+	GroupsMoved(user string, after uint64) ([]history.GroupSeq, uint64, error)
+	SharedWith(user string, others []string) ([]bool, error)
+}
+
+// DeviceStore keeps what each device's sessions ended as.
+type DeviceStore interface {
+	DeviceSeen(ctx context.Context, user, device, platform string, online bool) error
+	SetDeviceState(ctx context.Context, user, device string, state history.DeviceState, unbindPush bool) error
+	Devices(user string) ([]history.Device, error)
+}
+
 // Store is everything the chat core needs from storage.
 type Store interface {
 	MessageLog
 	CursorStore
 	ConversationStore
+	GroupStore
+	DeviceStore
 }
 
 // LocalRouter routes events between the sessions of this process.

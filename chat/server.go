@@ -25,8 +25,24 @@ type Config struct {
 	Auth Authenticator
 	// Router carries events between sessions. Default: a LocalRouter.
 	Router Router
-	// Presence records online devices. Default: a new presence.Tracker.
+	// Presence records online devices. Default: a new presence.Tracker
+	// wired to the server. One given here must call PresenceChanged from
+	// its presence.Config.OnChange for presence subscriptions to work.
 	Presence Presence
+	// DeviceLimits is the most concurrent sessions per device class of one
+	// user; a login over it kicks the oldest. Default
+	// presence.DefaultLimits(): 1 mobile, 1 desktop, 5 web, others
+	// unlimited.
+	DeviceLimits presence.Limits
+	// MaxWatched is the most users one session may watch the presence of.
+	// Default 1000.
+	MaxWatched int
+	// TypingRate is the sustained typing frames per second one session may
+	// send; bursts of twice that pass. Default 2.
+	TypingRate float64
+	// TypingFanout is the largest group typing indicators are relayed in.
+	// Default 500, the store's default write fan-out limit.
+	TypingFanout int
 	// Logger receives the server's logs. Default: discard.
 	Logger *slog.Logger
 	// OriginPatterns are the browser origins (host patterns, as in
@@ -71,9 +87,12 @@ func (c *Config) setDefaults() error {
 	if c.Router == nil {
 		c.Router = NewLocalRouter()
 	}
-	if c.Presence == nil {
-		c.Presence = presence.New()
+	if c.DeviceLimits == nil {
+		c.DeviceLimits = presence.DefaultLimits()
 	}
+	setDefault(&c.MaxWatched, 1000)
+	setDefault(&c.TypingRate, 2)
+	setDefault(&c.TypingFanout, 500)
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
@@ -90,7 +109,7 @@ func (c *Config) setDefaults() error {
 	if c.Now == nil {
 		c.Now = time.Now
 	}
-	if c.MaxBody < 0 || c.SendQueue < 0 || c.MaxInFlight < 0 || c.RateLimit < 0 || c.SyncPage < 0 {
+	if c.MaxBody < 0 || c.SendQueue < 0 || c.MaxInFlight < 0 || c.RateLimit < 0 || c.SyncPage < 0 || c.MaxWatched < 0 || c.TypingRate < 0 || c.TypingFanout < 0 {
 		return errors.New("chat: limits must not be negative")
 	}
 	if c.SendQueue <= c.MaxInFlight {
@@ -131,6 +150,9 @@ type Server struct {
 	// instead of every connection's reader growing (and copying) its own.
 	auths chan func()
 
+	// watchers maps users to the sessions subscribed to their presence.
+	watchers *presence.Watchers[*session]
+
 	mu       sync.Mutex
 	sessions map[*session]struct{} // guarded by mu
 	closed   bool                  // guarded by mu
@@ -150,6 +172,10 @@ func New(cfg Config) (*Server, error) {
 		cancel:   cancel,
 		commits:  make(chan []history.Appended, 1024),
 		sessions: make(map[*session]struct{}),
+		watchers: presence.NewWatchers[*session](cfg.MaxWatched),
+	}
+	if s.cfg.Presence == nil {
+		s.cfg.Presence = presence.NewTracker(presence.Config{OnChange: s.PresenceChanged, Now: cfg.Now})
 	}
 	s.auths = make(chan func())
 	for range runtime.GOMAXPROCS(0) + 1 {
@@ -182,6 +208,10 @@ func (s *Server) dispatch() {
 			return
 		case batch := <-s.commits:
 			for _, a := range batch {
+				if a.ReadFanout {
+					s.publishGroupSeq(a)
+					continue
+				}
 				em := encodeMessage(a.Message)
 				for _, ref := range a.Inbox {
 					s.cfg.Router.Publish(ref.User, Event{Pts: ref.Pts, Msg: em})

@@ -6,7 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
-	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -35,8 +35,9 @@ type session struct {
 	presenceGen            uint64
 
 	// Owned by the reader goroutine.
-	authed bool
-	bucket tokenBucket
+	authed       bool
+	bucket       tokenBucket
+	typingBucket tokenBucket
 
 	// wantEntries is set once the client asked to sync: inbox entries
 	// before that are not queued, since the sync reads them from the store.
@@ -64,6 +65,8 @@ func newSession(srv *Server, conn *websocket.Conn, cork *corkConn) *session {
 		inflight: make(chan struct{}, srv.cfg.MaxInFlight),
 		stopRead: make(chan struct{}),
 		bucket:   tokenBucket{rate: srv.cfg.RateLimit, burst: 2 * srv.cfg.RateLimit},
+
+		typingBucket: tokenBucket{rate: srv.cfg.TypingRate, burst: 2 * srv.cfg.TypingRate},
 	}
 	s.w.s = s
 	s.q.init(srv.cfg.SendQueue, func() {
@@ -85,6 +88,12 @@ func (s *session) Device() string { return s.device }
 // Deliver implements Subscriber.
 func (s *session) Deliver(ev Event) {
 	if ev.SkipDevice != "" && ev.SkipDevice == s.device {
+		return
+	}
+	if ev.Kick != nil {
+		if ev.Kick.Device == s.device {
+			s.kick(ev.Kick)
+		}
 		return
 	}
 	if ev.Msg != nil && !s.wantEntries.Load() {
@@ -134,7 +143,10 @@ func (s *session) run() {
 	s.mu.Unlock()
 	if s.user != "" {
 		s.srv.cfg.Router.Detach(s)
-		s.srv.cfg.Presence.Disconnect(s.user, s.device, s.presenceGen)
+		s.srv.watchers.UnwatchAll(s)
+		if s.srv.cfg.Presence.Disconnect(s.user, s.device, s.presenceGen) {
+			s.deviceSeen(false)
+		}
 	}
 }
 
@@ -192,11 +204,17 @@ func errorCode(err error) (Code, string) {
 	var reset *history.ResetError
 	switch {
 	case errors.Is(err, history.ErrNotFound):
-		return CodeNotFound, "no such conversation"
+		return CodeNotFound, "no such conversation or message"
+	case errors.Is(err, history.ErrForbidden):
+		return CodeForbidden, "not allowed: not a member, not the sender, or not an owner or admin"
+	case errors.Is(err, history.ErrTooLate):
+		return CodeTooLate, "the window for this change has passed"
+	case errors.Is(err, history.ErrTooMany):
+		return CodeTooMany, unwrapMessage(err)
 	case errors.Is(err, history.ErrConflict):
 		return CodeConflict, "this client message id was used for a different message"
 	case errors.Is(err, history.ErrInvalid):
-		return CodeBadFrame, "a value is out of range"
+		return CodeBadFrame, unwrapMessage(err)
 	case errors.Is(err, history.ErrClosed):
 		return CodeUnavailable, "the server is shutting down; reconnect and retry"
 	case errors.Is(err, history.ErrFailed):
@@ -207,6 +225,16 @@ func errorCode(err error) (Code, string) {
 	default:
 		return CodeInternal, "internal error; retry later"
 	}
+}
+
+// unwrapMessage words a store's validation error for the client: its text
+// without the package prefix. Those texts name values, never internals.
+func unwrapMessage(err error) string {
+	msg := err.Error()
+	if i := strings.LastIndex(msg, "history: "); i >= 0 {
+		msg = msg[i+len("history: "):]
+	}
+	return msg
 }
 
 func (s *session) handle(data []byte) {
@@ -252,6 +280,28 @@ func (s *session) handle(data []byte) {
 		herr = s.handleRead(f)
 	case FramePing:
 		s.reply(append(appendHead(nil, "pong", f.ID), '}'))
+	case FrameGroupCreate, FrameGroupAdd, FrameGroupRemove, FrameGroupLeave, FrameGroupRename, FrameGroupRole:
+		herr = s.handleGroupChange(f)
+	case FrameGroupMembers:
+		herr = s.handleGroupMembers(f)
+	case FrameGroups:
+		herr = s.handleGroups(f)
+	case FrameReceipts:
+		herr = s.handleReceipts(f)
+	case FrameRecall, FrameEdit, FrameDelete:
+		herr = s.handleChange(f)
+	case FramePresenceSub:
+		herr = s.handlePresenceSub(f)
+	case FramePresenceUnsub:
+		herr = s.handlePresenceUnsub(f)
+	case FrameTyping:
+		herr = s.handleTyping(f)
+	case FrameDevices:
+		herr = s.handleDevices(f)
+	case FrameLogout:
+		herr = s.handleLogout(f)
+	case FrameLogoutDevice:
+		herr = s.handleLogoutDevice(f)
 	default:
 		s.reply(encodeError(f.ID, CodeUnknownType, "unknown frame type "+quoteShort(f.Type)))
 	}
@@ -266,7 +316,10 @@ func (s *session) replyErrIf(id string, err error) {
 
 func knownType(t string) bool {
 	switch t {
-	case FrameAuth, FrameSend, FrameSync, FrameReceived, FrameHistory, FrameConversations, FrameRead, FramePing:
+	case FrameAuth, FrameSend, FrameSync, FrameReceived, FrameHistory, FrameConversations, FrameRead, FramePing,
+		FrameGroupCreate, FrameGroupAdd, FrameGroupRemove, FrameGroupLeave, FrameGroupRename, FrameGroupRole,
+		FrameGroupMembers, FrameGroups, FrameReceipts, FrameRecall, FrameEdit, FrameDelete,
+		FramePresenceSub, FramePresenceUnsub, FrameTyping, FrameDevices, FrameLogout, FrameLogoutDevice:
 		return true
 	}
 	return false
@@ -322,9 +375,19 @@ func (s *session) handleAuth(f *inFrame) error {
 	// sync snapshot reaches this session live.
 	s.srv.cfg.Router.Attach(s)
 	s.presenceGen = s.srv.cfg.Presence.Connect(s.user, presence.Device{ID: s.device, Platform: platform, Since: now})
+	s.deviceSeen(true)
+	s.enforceDeviceLimit()
 	s.setTimer(&s.pingTimer, s.srv.cfg.PingInterval, s.ping)
 	s.reply(s.authedFrame(f.ID, claims))
 	return nil
+}
+
+// deviceSeen records the device's login or its last seen time. It is not
+// waited for: losing one to a crash costs a last-seen time, nothing else.
+func (s *session) deviceSeen(online bool) {
+	if err := s.srv.cfg.Store.DeviceSeen(context.Background(), s.user, s.device, s.platform, online); err != nil && !errors.Is(err, history.ErrClosed) {
+		s.log.Error("record device", logErr, err)
+	}
 }
 
 func (s *session) authedFrame(id string, c Claims) []byte {
@@ -377,30 +440,43 @@ func (s *session) ping() {
 }
 
 func (s *session) handleSend(f *inFrame) error {
-	if !ValidID(f.To) {
+	if (f.To == "") == (f.Conv == "") {
+		return badFrame(`a send names exactly one of "to" (a user) and "conv" (a conversation)`)
+	}
+	if f.To != "" && !ValidID(f.To) {
 		return badFrame(`"to" must be a user id: 1-64 letters, digits or . _ - @`)
+	}
+	if f.Conv != "" && !validConv(f.Conv) {
+		return badFrame(`"conv" must be a conversation id`)
 	}
 	if !ValidID(f.CID) {
 		return badFrame(`"cid" must be 1-64 letters, digits or . _ - @, unique per device`)
 	}
-	if len(f.Body) == 0 || f.Body[0] != '{' {
-		return badFrame(`"body" must be a JSON object`)
+	body, err := s.checkBody(f.Body)
+	if err != nil {
+		return err
 	}
-	if len(f.Body) > s.srv.cfg.MaxBody {
-		return &frameError{CodeTooLarge, "body is larger than the limit of " + strconv.Itoa(s.srv.cfg.MaxBody) + " bytes"}
-	}
+	return s.submit(f.ID, history.AppendRequest{From: s.user, Device: s.device, ClientID: f.CID, To: f.To, Conv: f.Conv, Body: body})
+}
+
+// compactBody returns a JSON object body without insignificant spaces.
+func compactBody(raw []byte) ([]byte, error) {
 	var body bytes.Buffer
-	body.Grow(len(f.Body))
-	if err := json.Compact(&body, f.Body); err != nil {
-		return badFrame(`"body" must be a JSON object`)
+	body.Grow(len(raw))
+	if err := json.Compact(&body, raw); err != nil {
+		return nil, badFrame(`"body" must be a JSON object`)
 	}
+	return body.Bytes(), nil
+}
+
+// submit queues req for commit and answers it with an ack (or error) frame
+// once durable; at most MaxInFlight are queued per session.
+func (s *session) submit(id string, req history.AppendRequest) error {
 	select {
 	case s.inflight <- struct{}{}:
 	case <-s.stopRead:
 		return &frameError{CodeUnavailable, "the server is shutting down; reconnect and retry"}
 	}
-	id := f.ID
-	req := history.AppendRequest{From: s.user, Device: s.device, ClientID: f.CID, To: f.To, Body: body.Bytes()}
 	err := s.srv.cfg.Store.Submit(context.Background(), req, func(a history.Ack, err error) {
 		if err != nil {
 			s.replyErr(id, err)
@@ -423,7 +499,7 @@ func (s *session) handleSync(f *inFrame) error {
 	// Set before the request is queued: every entry committed after the
 	// sync's snapshot then follows it in the queue.
 	s.wantEntries.Store(true)
-	s.q.push(outItem{sync: &syncRequest{id: f.ID, after: *f.After}})
+	s.q.push(outItem{sync: &syncRequest{id: f.ID, after: *f.After, groupsAfter: f.GroupsAfter}})
 	return nil
 }
 
@@ -451,10 +527,21 @@ func (s *session) handleHistory(f *inFrame) error {
 	if f.Limit < 0 || f.Limit > 500 {
 		return badFrame(`"limit" must be 1-500`)
 	}
+	if f.After != nil {
+		if f.Before != 0 {
+			return badFrame(`a history page goes "before" a seq or "after" one, not both`)
+		}
+		return s.handleHistoryAfter(f)
+	}
 	msgs, more, err := s.srv.cfg.Store.History(s.user, f.Conv, f.Before, f.Limit)
 	if err != nil {
 		return err
 	}
+	s.replyHistory(f, msgs, more)
+	return nil
+}
+
+func (s *session) replyHistory(f *inFrame, msgs []history.Message, more bool) {
 	out := make([]messageJSON, len(msgs))
 	for i := range msgs {
 		out[i] = toMessageJSON(&msgs[i], s.user)
@@ -464,12 +551,15 @@ func (s *session) handleHistory(f *inFrame) error {
 		Messages []messageJSON `json:"messages"`
 		More     bool          `json:"more"`
 	}{f.Conv, out, more}))
-	return nil
 }
 
 type conversationJSON struct {
 	Conv     string       `json:"conv"`
-	Members  []string     `json:"members"`
+	Members  []string     `json:"members,omitempty"`
+	Name     string       `json:"name,omitempty"`
+	Size     int          `json:"size,omitempty"`
+	Role     string       `json:"role,omitempty"`
+	Left     bool         `json:"left,omitempty"`
 	LastSeq  uint64       `json:"last_seq"`
 	Last     *messageJSON `json:"last,omitempty"`
 	ReadSeq  uint64       `json:"read_seq"`
@@ -482,19 +572,23 @@ func (s *session) handleConversations(f *inFrame) error {
 	if err != nil {
 		return err
 	}
+	s.reply(encodeJSON("conversations", f.ID, struct {
+		Conversations []conversationJSON `json:"conversations"`
+	}{s.conversationsJSON(convs)}))
+	return nil
+}
+
+func (s *session) conversationsJSON(convs []history.Conversation) []conversationJSON {
 	out := make([]conversationJSON, len(convs))
 	for i, c := range convs {
-		out[i] = conversationJSON{Conv: c.ID, Members: c.Members, LastSeq: c.LastSeq,
-			ReadSeq: c.ReadSeq, Unread: c.Unread, PeerRead: c.PeerRead}
+		out[i] = conversationJSON{Conv: c.ID, Members: c.Members, Name: c.Name, Size: c.Size, Role: string(c.Role), Left: c.Left,
+			LastSeq: c.LastSeq, ReadSeq: c.ReadSeq, Unread: c.Unread, PeerRead: c.PeerRead}
 		if c.Last != nil {
 			m := toMessageJSON(c.Last, s.user)
 			out[i].Last = &m
 		}
 	}
-	s.reply(encodeJSON("conversations", f.ID, struct {
-		Conversations []conversationJSON `json:"conversations"`
-	}{out}))
-	return nil
+	return out
 }
 
 func (s *session) handleRead(f *inFrame) error {

@@ -3,6 +3,7 @@ package chat
 import (
 	"context"
 	"errors"
+	"math"
 	"strconv"
 	"sync"
 
@@ -21,8 +22,9 @@ type outItem struct {
 }
 
 type syncRequest struct {
-	id    string
-	after uint64
+	id          string
+	after       uint64
+	groupsAfter *uint64 // the groups_mark of the device's last sync, if any
 }
 
 // outQueue is a session's bounded queue to its writer. Pushing never blocks:
@@ -327,10 +329,33 @@ func (w *writer) sync(req *syncRequest) {
 			break
 		}
 	}
+	// Read-fan-out groups have no inbox entries: the device hears which
+	// moved on since its last mark, and group_seq frames after that, since
+	// the session was attached before the mark was taken.
+	after := uint64(math.MaxUint64)
+	if req.groupsAfter != nil {
+		after = *req.groupsAfter
+	}
+	moved, mark, err := store.GroupsMoved(w.s.user, after)
+	if err != nil {
+		w.syncFailed(req, err)
+		return
+	}
+	groups := make([]groupSeqJSON, len(moved))
+	for i, g := range moved {
+		groups[i] = groupSeqJSON{g.Conv, g.Seq}
+	}
 	w.live = true
 	w.write(encodeJSON("synced", req.id, struct {
-		Pts uint64 `json:"pts"`
-	}{w.sent}))
+		Pts        uint64         `json:"pts"`
+		Groups     []groupSeqJSON `json:"groups"`
+		GroupsMark uint64         `json:"groups_mark"`
+	}{w.sent, groups, mark}))
+}
+
+type groupSeqJSON struct {
+	Conv string `json:"conv"`
+	Seq  uint64 `json:"seq"`
 }
 
 func (w *writer) syncFailed(req *syncRequest, err error) {

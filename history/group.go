@@ -681,3 +681,63 @@ func (s *Store) Groups(user string) ([]Conversation, error) {
 	}
 	return out, nil
 }
+
+// SharedWith reports, for each of others, whether user shares a
+// conversation with it now: a direct conversation, or a group both are
+// members of. It reads user's memberships once, however many others.
+func (s *Store) SharedWith(user string, others []string) ([]bool, error) {
+	if !validID(user) {
+		return nil, fmt.Errorf("%w: user id", ErrInvalid)
+	}
+	shared := make([]bool, len(others))
+	var groups []string
+	err := s.readDB(func(db *pebble.DB) error {
+		snap := db.NewSnapshot()
+		defer snap.Close()
+		for i, o := range others {
+			if o == user {
+				shared[i] = true
+				continue
+			}
+			if !validID(o) || strings.Contains(o, ":") {
+				continue
+			}
+			found, err := has(snap, memberKey(user, DirectConv(user, o)))
+			if err != nil {
+				return err
+			}
+			shared[i] = found
+		}
+		ids, err := memberships(snap, user)
+		for _, id := range ids {
+			if isGroup(id) {
+				groups = append(groups, id)
+			}
+		}
+		return err
+	})
+	if err != nil {
+		if errors.Is(err, ErrClosed) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("history: shared conversations of %q: %w", user, err)
+	}
+	for _, conv := range groups {
+		g, err := s.Group(conv)
+		if errors.Is(err, ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		if _, ok := g.Member(user); !ok {
+			continue // left it
+		}
+		for i, o := range others {
+			if !shared[i] {
+				_, shared[i] = g.Member(o)
+			}
+		}
+	}
+	return shared, nil
+}

@@ -4,8 +4,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"time"
+
+	"github.com/loftchat/loft/presence"
 )
 
 // config is every setting of the server, from flags and LOFT_* variables.
@@ -33,6 +36,11 @@ type config struct {
 	ShutdownTimeout time.Duration
 	LogLevel        string
 	PprofAddr       string
+	GroupFanout     int
+	MaxGroupSize    int
+	RecallWindow    time.Duration
+	EditWindow      time.Duration
+	DeviceLimits    string
 }
 
 // flags registers the server's flags on fs; each has a LOFT_* twin.
@@ -60,6 +68,30 @@ func (c *config) flags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 15*time.Second, "time to finish in-flight work on SIGINT/SIGTERM")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&c.PprofAddr, "pprof", "", "serve Go profiles (net/http/pprof) on this loopback address, e.g. 127.0.0.1:6060")
+	fs.IntVar(&c.GroupFanout, "group-fanout", 500, "largest group whose messages go to every member's inbox; larger groups are read fan-out")
+	fs.IntVar(&c.MaxGroupSize, "max-group-size", 100_000, "most members a group may have")
+	fs.DurationVar(&c.RecallWindow, "recall-window", 2*time.Minute, "how long after sending a sender may recall a message")
+	fs.DurationVar(&c.EditWindow, "edit-window", 24*time.Hour, "how long after sending a sender may edit a message")
+	fs.StringVar(&c.DeviceLimits, "device-limits", "mobile=1,desktop=1,web=5", "concurrent sessions per device class (mobile, desktop, web, other); a login over it kicks the oldest")
+}
+
+// parseLimits reads "class=n,..." into presence limits.
+func parseLimits(s string) (presence.Limits, error) {
+	limits := presence.Limits{}
+	for _, part := range splitList(s) {
+		class, n, ok := strings.Cut(part, "=")
+		v, err := strconv.Atoi(n)
+		switch presence.Class(class) {
+		case presence.ClassMobile, presence.ClassDesktop, presence.ClassWeb, presence.ClassOther:
+		default:
+			ok = false
+		}
+		if !ok || err != nil || v < 0 {
+			return nil, fmt.Errorf("device limit %q: want class=count with class mobile, desktop, web or other", part)
+		}
+		limits[presence.Class(class)] = v
+	}
+	return limits, nil
 }
 
 // envName is the environment variable of a flag: -max-body is LOFT_MAX_BODY.

@@ -47,16 +47,26 @@ func serve(ctx context.Context, cfg config, logOut io.Writer, ready func(addr st
 		CacheSize:          cfg.StoreCache,
 		OnCommit:           func(b []history.Appended) { srv.Committed(b) },
 		Logger:             log.With("component", "history"),
+		FanoutLimit:        cfg.GroupFanout,
+		MaxGroupSize:       cfg.MaxGroupSize,
+		RecallWindow:       cfg.RecallWindow,
+		EditWindow:         cfg.EditWindow,
 	})
 	if err != nil {
 		return err
 	}
 	defer store.Close()
+	limits, err := parseLimits(cfg.DeviceLimits)
+	if err != nil {
+		return err
+	}
 
 	srv, err = chat.New(chat.Config{
 		Store:          store,
 		Auth:           auth,
-		Presence:       presence.New(),
+		Presence:       presence.NewTracker(presence.Config{OnChange: func(c presence.Change) { srv.PresenceChanged(c) }}),
+		DeviceLimits:   limits,
+		TypingFanout:   cfg.GroupFanout,
 		Logger:         log.With("component", "chat"),
 		OriginPatterns: splitList(cfg.Origins),
 		MaxBody:        cfg.MaxBody,
