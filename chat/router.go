@@ -63,7 +63,6 @@ type Presence interface {
 	OverLimit(user, device string, limits presence.Limits) []presence.Device
 }
 
-
 // MessageLog stores messages and serves users' inboxes.
 type MessageLog interface {
 	// Submit queues req for the next group commit and returns once it is
