@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+
+	"github.com/loftchat/loft/presence"
 )
 
 func envMap(m map[string]string) func(string) string {
@@ -184,4 +186,16 @@ func TestPprofOnlyOnLoopback(t *testing.T) {
 		t.Fatal(err)
 	}
 	stop()
+}
+
+func TestDeviceLimitsFlag(t *testing.T) {
+	limits, err := parseLimits("mobile=2, web=0,other=3")
+	if err != nil || limits[presence.ClassMobile] != 2 || limits[presence.ClassWeb] != 0 || limits[presence.ClassOther] != 3 {
+		t.Fatalf("parseLimits = %v, %v", limits, err)
+	}
+	for _, bad := range []string{"phone=1", "mobile", "mobile=-1", "web=x"} {
+		if _, err := parseLimits(bad); err == nil {
+			t.Errorf("parseLimits(%q) accepted", bad)
+		}
+	}
 }

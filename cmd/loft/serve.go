@@ -37,6 +37,10 @@ func serve(ctx context.Context, cfg config, logOut io.Writer, ready func(addr st
 	if err != nil {
 		return err
 	}
+	limits, err := parseLimits(cfg.DeviceLimits)
+	if err != nil {
+		return err
+	}
 
 	// The store's commit hook needs the chat server, which needs the store:
 	// the hook reads srv, set before the listener accepts anything.
@@ -56,10 +60,6 @@ func serve(ctx context.Context, cfg config, logOut io.Writer, ready func(addr st
 		return err
 	}
 	defer store.Close()
-	limits, err := parseLimits(cfg.DeviceLimits)
-	if err != nil {
-		return err
-	}
 
 	srv, err = chat.New(chat.Config{
 		Store:          store,
