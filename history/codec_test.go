@@ -51,6 +51,10 @@ func FuzzMessageCodec(f *testing.F) {
 	f.Add(uint64(1<<63), "x\x00", "é", "c", int64(0), []byte{0}, "u", uint64(1<<64-1), encodeMessage(&Message{ID: 3, Body: []byte("b")}, nil))
 	f.Fuzz(func(t *testing.T, id uint64, from, device, cid string, tm int64, body []byte, user string, pts uint64, garbage []byte) {
 		m := &Message{ID: id, Conv: "d:a:b", Seq: 9, From: from, Device: device, ClientID: cid, Time: tm, Body: body}
+		if len(garbage)%2 == 1 {
+			// The second message version: a kind, a reference and a state.
+			m.Kind, m.Ref, m.Recalled, m.Deleted, m.Edited = user, pts, tm&1 == 0, tm&2 == 0, tm/3
+		}
 		refs := []InboxRef{{User: user, Pts: pts}, {User: from, Pts: pts / 2}}
 		v := encodeMessage(m, refs)
 		var gotRefs []InboxRef
@@ -83,6 +87,22 @@ func FuzzMessageCodec(f *testing.F) {
 		}
 		_, _ = decodeDedup(garbage)
 		_, _ = decodeUvarint(garbage)
+		_, _ = decodeGroup(garbage)
+		_, _ = decodeGMember(user, garbage)
+		_, _ = decodeMembership(garbage)
+		_, _ = decodeDevice(garbage)
+		grp := &groupRecord{Name: from, Creator: device, Created: tm, Activity: pts}
+		if got, err := decodeGroup(encodeGroup(grp)); err != nil || *got != *grp {
+			t.Fatalf("group round trip: %+v, %v; want %+v", got, err, grp)
+		}
+		dev := &deviceRecord{Platform: cid, State: DeviceState(user), LastSeen: tm, UnbindPush: pts%2 == 0}
+		if got, err := decodeDevice(encodeDevice(dev)); err != nil || *got != *dev {
+			t.Fatalf("device round trip: %+v, %v; want %+v", got, err, dev)
+		}
+		ms := membership{JoinSeq: pts, LeftSeq: id}
+		if got, err := decodeMembership(encodeMembership(ms)); err != nil || got != ms {
+			t.Fatalf("membership round trip: %+v, %v; want %+v", got, err, ms)
+		}
 		rec := &dedupRecord{Ack: Ack{ID: id, Conv: from, Seq: pts, Time: tm, Pts: pts + 1}, Expiry: tm}
 		copy(rec.Digest[:], body)
 		if got, err := decodeDedup(encodeDedup(rec)); err != nil || *got != *rec {
