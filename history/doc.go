@@ -70,6 +70,30 @@
 //	                            (uvarint)
 //	'd' user 0 device 0 cid  -> dedup record: ack, body digest, expiry
 //	'x' expiry(be64 ms) 0 user 0 device 0 cid -> dedup expiry index (empty)
+//	'G' conv                 -> group: name, creator, created, newest
+//	                            read-fan-out message id
+//	'M' conv 0 user          -> group member: role, seq it joined at
+//	'R' conv 0 user          -> a group member's read mark (a direct
+//	                            conversation's marks are 'r')
+//	'a' be64(id) 0 conv      -> the newest message id of a read-fan-out
+//	                            group (empty): sync scans it from a mark
+//	'v' user 0 device        -> device: platform, state, last seen, unbind
+//
+// A 'u' value is empty for a direct conversation and holds the seqs the
+// user may read for a group: from the event that added it to the one that
+// removed it (0 while a member).
+//
+// # Groups
+//
+// A group's messages are appended like direct ones, to every member's inbox
+// in the same batch (write fan-out), while the group has at most
+// Config.FanoutLimit members; above that, only to the group's log, and the
+// group's 'a' key moves to the new message id (read fan-out). Membership
+// changes are messages too (KindEvent), written with the member records
+// they change. The committer holds each group it has touched in memory;
+// readers get groups from a cache the committer updates after each durable
+// batch (Group), and a group's read marks from a cache loaded by one scan
+// and kept current the same way (Receipts).
 //
 // Other values are compact binary: a version byte, then uvarints, varints and
 // length-prefixed strings (codec.go). Direct conversations are named by
