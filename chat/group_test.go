@@ -172,11 +172,7 @@ func TestReadFanoutGroupCatchUp(t *testing.T) {
 		t.Fatalf("synced groups = %s (%v)", synced.Groups, err)
 	}
 	h := ok(t, bob.request(map[string]any{"type": "history", "conv": conv, "after": seen}))
-	var page struct {
-		Messages []entry `json:"messages"`
-	}
-	json.Unmarshal(h.Raw, &page)
-	if len(page.Messages) != 4 || page.Messages[0].Seq != 2 || page.Messages[3].Seq != 5 || h.More {
+	if len(h.Messages) != 4 || h.Messages[0].Seq != 2 || h.Messages[3].Seq != 5 || h.More {
 		t.Fatalf("history after %d = %s", seen, h.Raw)
 	}
 	// A second sync from the new mark reports nothing moved.
@@ -215,11 +211,7 @@ func TestGroupMembershipRules(t *testing.T) {
 		t.Fatalf("carol's entries %v lack %d", got, before.Seq)
 	}
 	f := carol.request(map[string]any{"type": "history", "conv": conv})
-	var page struct {
-		Messages []entry `json:"messages"`
-	}
-	json.Unmarshal(f.Raw, &page)
-	if n := len(page.Messages); n == 0 || page.Messages[n-1].Seq != removed.Seq {
+	if n := len(f.Messages); n == 0 || f.Messages[n-1].Seq != removed.Seq {
 		t.Fatalf("carol's history ends at %s, want her removal at %d", f.Raw, removed.Seq)
 	}
 	wantCode(t, sendTo(carol, conv, "c1", `{"text":"let me in"}`), CodeForbidden)
@@ -279,11 +271,7 @@ func TestRecallAndEdit(t *testing.T) {
 		t.Fatalf("bob got %+v for the recall", es[0])
 	}
 	h := bob.request(map[string]any{"type": "history", "conv": sent.Conv})
-	var page struct {
-		Messages []entry `json:"messages"`
-	}
-	json.Unmarshal(h.Raw, &page)
-	if m := page.Messages[0]; !m.Recalled || string(m.Body) != "{}" || m.Edited == 0 {
+	if m := h.Messages[0]; !m.Recalled || string(m.Body) != "{}" || m.Edited == 0 {
 		t.Fatalf("history shows the recalled message as %s", h.Raw)
 	}
 
