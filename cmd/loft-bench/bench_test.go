@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -22,8 +23,15 @@ const testSecret = "loft-bench-test-secret-0123456789abcdef"
 // this process (its pid stands in for the server's).
 func startServer(t *testing.T) string {
 	t.Helper()
+	return startServerConfig(t, history.Config{})
+}
+
+// startServerConfig is startServer with a store configured as cfg.
+func startServerConfig(t *testing.T, cfg history.Config) string {
+	t.Helper()
 	var srv *chat.Server
-	store, err := history.Open(t.TempDir(), history.Config{OnCommit: func(b []history.Appended) { srv.Committed(b) }})
+	cfg.OnCommit = func(b []history.Appended) { srv.Committed(b) }
+	store, err := history.Open(t.TempDir(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,6 +123,92 @@ func TestIdleAndReconnect(t *testing.T) {
 	rc := res["reconnect"].Metrics
 	if rc["all_synced_after"] <= 0 || rc["sync_rate"] <= 0 {
 		t.Errorf("reconnect: %v", rc)
+	}
+}
+
+// The group scenario delivers every acked message to every member's device
+// (the tool checks each one's pts and group seqs).
+func TestGroup(t *testing.T) {
+	url := startServer(t)
+	const members = 20
+	res := runTool(t, url, "--members", strconv.Itoa(members), "--senders", "3", "--window", "4", "--duration", "1s", "group")
+	g := res["group"].Metrics
+	if g["sent"] == 0 || g["acked"] != g["sent"] || g["delivered"] != members*g["acked"] {
+		t.Errorf("group: sent %v, acked %v, delivered %v; want acked = sent > 0 and delivered = %d x acked", g["sent"], g["acked"], g["delivered"], members)
+	}
+	if g["delivered_per_s"] <= 0 || g["acked_per_s"] <= 0 || g["server_cpu"] <= 0 || g["deliveries_per_server_cpu_s"] <= 0 {
+		t.Errorf("group: %v", g)
+	}
+}
+
+// A group over the server's write fan-out limit gets group_seq frames, not
+// entries: the tool says which server flag to raise.
+func TestGroupReadFanout(t *testing.T) {
+	url := startServerConfig(t, history.Config{FanoutLimit: 5})
+	var out, errOut bytes.Buffer
+	err := run(context.Background(), []string{"--url", url, "--secret", testSecret, "--json", "--quiet",
+		"--members", "8", "--senders", "1", "--duration", "5s", "group"}, &out, &errOut)
+	if err == nil || !strings.Contains(err.Error(), "--group-fanout") {
+		t.Errorf("err = %v, want one naming --group-fanout", err)
+	}
+}
+
+func TestGroupChunks(t *testing.T) {
+	users := func(n int) []string {
+		u := make([]string, n)
+		for i := range u {
+			u[i] = "u" + strconv.Itoa(1000+i) // 5 bytes: 8 quoted, with a comma
+		}
+		return u
+	}
+	for _, tc := range []struct {
+		n, maxUsers, maxBytes int
+		want                  []int
+	}{
+		{0, 1000, 1 << 14, []int{0}},
+		{499, 1000, 1 << 14, []int{499}},
+		{2500, 1000, 1 << 20, []int{1000, 1000, 500}},
+		{25, 1000, 80, []int{10, 10, 5}},
+	} {
+		var got []int
+		for _, c := range groupChunks(users(tc.n), tc.maxUsers, tc.maxBytes) {
+			got = append(got, len(c))
+		}
+		if !slices.Equal(got, tc.want) {
+			t.Errorf("%d users, %d per frame, %d bytes: chunks %v, want %v", tc.n, tc.maxUsers, tc.maxBytes, got, tc.want)
+		}
+	}
+}
+
+// The group reader counts bench entries by their group seq, skips the
+// setup's events, and reports gaps.
+func TestGroupEntry(t *testing.T) {
+	g := &groupLoad{res: &result{}, conv: "g:abc", convKey: []byte(`"conv":"g:abc"`)}
+	g.base.Store(1)
+	m := &member{user: "m0"}
+	f := []byte(`{"type":"messages","messages":[` +
+		`{"pts":1,"id":1,"conv":"g:abc","seq":1,"from":"m0","device":"d","ts":5,"kind":"event","body":{"event":"created"}},` +
+		`{"pts":2,"cid":"c0","id":2,"conv":"g:abc","seq":2,"from":"m0","device":"d","ts":6,"body":{"t":1,"p":"x"}},` +
+		`{"pts":3,"id":3,"conv":"g:abc","seq":3,"from":"m1","device":"d","ts":7,"body":{"t":2,"p":"x"}}]}`)
+	var bench int
+	eachEntry(f, func(pts uint64, f []byte, at int) {
+		if g.entry(m, pts, f[at:]) {
+			bench++
+		}
+	})
+	if bench != 2 || m.pts != 3 || m.nextSeq != 4 || len(g.res.Errors) != 0 {
+		t.Errorf("bench %d, pts %d, next seq %d, errors %v", bench, m.pts, m.nextSeq, g.res.Errors)
+	}
+	gap := []byte(`{"type":"messages","messages":[{"pts":5,"id":5,"conv":"g:abc","seq":5,"from":"m1","device":"d","ts":8,"body":{"t":3}}]}`)
+	eachEntry(gap, func(pts uint64, f []byte, at int) { g.entry(m, pts, f[at:]) })
+	if len(g.res.Errors) != 1 {
+		t.Errorf("a gap in pts and seq gave errors %v, want one", g.res.Errors)
+	}
+	if n, ok := errorID([]byte(`{"type":"error","id":"17","code":"x"}`)); !ok || n != 17 {
+		t.Errorf("errorID = %d, %v", n, ok)
+	}
+	if _, ok := errorID([]byte(`{"type":"error","id":"g0","code":"x"}`)); ok {
+		t.Error("errorID took a setup frame's id")
 	}
 }
 
