@@ -212,6 +212,18 @@ func TestGroupEntry(t *testing.T) {
 	}
 }
 
+// Catchup syncs exactly the missed entries (the tool checks them) and
+// reports its times in order.
+func TestCatchup(t *testing.T) {
+	url := startServer(t)
+	res := runTool(t, url, "--convs", "5", "--catchup-missed", "100", "--rounds", "2", "--settle", "10ms", "catchup")
+	c := res["catchup"].Metrics
+	if c["sync_time_min"] <= 0 || c["sync_time_median"] < c["sync_time_min"] || c["sync_time_max"] < c["sync_time_median"] ||
+		c["sync_rate"] <= 0 || c["entries_per_server_cpu_s"] <= 0 {
+		t.Errorf("catchup: %v", c)
+	}
+}
+
 func TestParsers(t *testing.T) {
 	f := []byte(`{"type":"messages","messages":[{"pts":7,"id":1,"body":{"t":123,"p":"x"}},{"pts":8,"id":2,"body":{"t":456}}]}`)
 	var pts, ts []uint64

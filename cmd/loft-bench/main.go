@@ -4,8 +4,8 @@
 //	loft-bench [flags] SCENARIO [SCENARIO...]
 //	loft-bench relay --listen ADDR    run the ceiling relay on its own
 //
-// Scenarios: idle, direct, latency, reconnect, ceiling, group (see --help).
-// Each lives in its own file and is listed in scenarios below;
+// Scenarios: idle, direct, latency, reconnect, ceiling, group, catchup (see
+// --help). Each lives in its own file and is listed in scenarios below;
 // adding one is a file and a line.
 package main
 
@@ -40,6 +40,7 @@ var scenarios = []scenario{
 	{"reconnect", "--users devices that missed --missed messages each reconnect at once: time until all have synced", runReconnect},
 	{"ceiling", "the direct load against a bare coder/websocket relay (no auth, no storage) started by the tool", runCeiling},
 	{"group", "--senders of a --members group (one live device each) keep --window sends in flight to it: deliveries/s", runGroup},
+	{"catchup", "a device that missed --catchup-missed messages across --convs conversations syncs from 0: time to sync, over --rounds", runCatchup},
 }
 
 // options are the tool's flags.
@@ -66,9 +67,12 @@ type options struct {
 	Server      string
 	ServerFlags string
 
-	// group
-	Members int
-	Senders int
+	// group, catchup
+	Members       int
+	Senders       int
+	Convs         int
+	CatchupMissed int
+	Rounds        int
 }
 
 func (o *options) flags(fs *flag.FlagSet) {
@@ -80,17 +84,20 @@ func (o *options) flags(fs *flag.FlagSet) {
 	fs.BoolVar(&o.Quiet, "quiet", false, "no live progress line")
 	fs.IntVar(&o.Sources, "sources", 16, "loopback source addresses to spread connections over (127.0.0.1-N)")
 	fs.IntVar(&o.Pairs, "pairs", 100, "direct, latency, ceiling: sender/receiver pairs")
-	fs.IntVar(&o.Window, "window", 16, "direct, ceiling, group: sends in flight per sender")
+	fs.IntVar(&o.Window, "window", 16, "direct, ceiling, group, catchup: sends in flight per sender")
 	fs.IntVar(&o.Payload, "payload", 128, "message body size in bytes")
 	fs.DurationVar(&o.Duration, "duration", 10*time.Second, "direct, latency, ceiling, group: how long to measure")
 	fs.IntVar(&o.Rate, "rate", 5000, "latency: messages per second, over all senders")
 	fs.IntVar(&o.Conns, "conns", 15000, "idle: connections to open")
-	fs.IntVar(&o.Concurrency, "concurrency", 64, "idle, reconnect, group: connections opened in parallel")
+	fs.IntVar(&o.Concurrency, "concurrency", 64, "idle, reconnect, group, catchup: connections opened in parallel")
 	fs.IntVar(&o.Users, "users", 10000, "reconnect: devices (one per user) that reconnect at once")
 	fs.IntVar(&o.Missed, "missed", 100, "reconnect: messages each device missed")
 	fs.IntVar(&o.Members, "members", 500, "group: members, one live device each (over the server's --group-fanout, 500 by default, the group is read fan-out: raise that flag to at least this)")
 	fs.IntVar(&o.Senders, "senders", 10, "group: members that send")
-	fs.DurationVar(&o.Settle, "settle", 3*time.Second, "idle: wait before reading the server's memory")
+	fs.IntVar(&o.Convs, "convs", 100, "catchup: conversations (peers) the missed messages come from")
+	fs.IntVar(&o.CatchupMissed, "catchup-missed", 10000, "catchup: messages the device missed, over all conversations")
+	fs.IntVar(&o.Rounds, "rounds", 5, "catchup: times to catch up, each with a fresh user")
+	fs.DurationVar(&o.Settle, "settle", 3*time.Second, "idle: wait before reading the server's memory; catchup: wait between the fill and the sync")
 	fs.BoolVar(&o.Cork, "cork", false, "senders write each burst of due sends with one syscall instead of one per frame")
 	fs.StringVar(&o.Server, "server", "", "start this Loft binary afresh (empty data dir) for each scenario instead of using --url")
 	fs.StringVar(&o.ServerFlags, "server-flags", "--rate-limit=1000000000", "flags for the --server binary (benchmarks lift the per-connection frame limit)")
