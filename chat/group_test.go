@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -297,4 +298,85 @@ func (c *testClock) Advance(d time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.t = c.t.Add(d)
+}
+
+// until reads live entries, skipping acks, until the one with conv's seq,
+// and returns it. Entries a request skipped are not waited for.
+func (c *client) until(conv string, seq uint64) entry {
+	c.tb.Helper()
+	for {
+		f, err := c.read()
+		if err != nil {
+			c.tb.Fatalf("waiting for %s seq %d: %v", conv, seq, err)
+		}
+		if f.Type != "messages" {
+			continue
+		}
+		for _, e := range f.Messages {
+			if e.Conv == conv && e.Seq == seq {
+				return e
+			}
+		}
+	}
+}
+
+// The rest of a group's life over the wire: the sender's other device gets
+// its messages, renames, typing, an owner's delete, leaving, and the list of
+// groups.
+func TestGroupEverydayUse(t *testing.T) {
+	ts := newTestServer(t, nil)
+	phone := ts.online(t, "alice", "phone")
+	laptop := ts.online(t, "alice", "laptop")
+	conv := createGroup(t, phone, "team", "bob", "carol")
+	bob := ts.online(t, "bob", "phone")
+	carol := ts.online(t, "carol", "phone")
+
+	sent := ok(t, sendTo(bob, conv, "b1", `{"text":"hello team"}`))
+	for _, c := range []*client{phone, laptop, carol} {
+		if e := c.until(conv, sent.Seq); e.From != "bob" || string(e.Body) != `{"text":"hello team"}` {
+			t.Fatalf("%s got %+v", c.user, e)
+		}
+	}
+	mine := ok(t, sendTo(phone, conv, "a1", `{"text":"from my phone"}`))
+	if e := laptop.until(conv, mine.Seq); e.CID != "a1" || e.Device != "phone" {
+		t.Fatalf("alice's laptop got %+v for her own message", e)
+	}
+
+	renamed := ok(t, phone.request(map[string]any{"type": "group_rename", "cid": "a2", "conv": conv, "name": "dream team"}))
+	for _, c := range []*client{laptop, bob, carol} {
+		if e := c.until(conv, renamed.Seq); e.Kind != "event" || !strings.Contains(string(e.Body), `"renamed"`) {
+			t.Fatalf("%s got %+v", c.user, e)
+		}
+	}
+
+	carol.write(map[string]any{"type": "typing", "conv": conv})
+	for _, c := range []*client{laptop, bob} {
+		if f := c.expect("typing"); f.User != "carol" || f.Conv != conv {
+			t.Fatalf("%s got %s", c.user, f.Raw)
+		}
+	}
+
+	// The owner deletes bob's message; everyone's history shows it deleted.
+	del := ok(t, phone.request(map[string]any{"type": "delete", "cid": "a3", "conv": conv, "seq": sent.Seq}))
+	if e := bob.until(conv, del.Seq); e.Kind != "delete" || e.Ref != sent.Seq {
+		t.Fatalf("bob got %+v", e)
+	}
+	h := ok(t, carol.request(map[string]any{"type": "history", "conv": conv}))
+	if !h.Messages[1].Deleted || string(h.Messages[1].Body) != "{}" {
+		t.Fatalf("carol's history = %s", h.Raw)
+	}
+
+	// The owner leaves: bob, the first to join, owns the group.
+	ok(t, phone.request(map[string]any{"type": "group_leave", "cid": "a4", "conv": conv}))
+	m := ok(t, bob.request(map[string]any{"type": "group_members", "conv": conv}))
+	if !strings.Contains(string(m.Raw), `"owner":"bob"`) || strings.Contains(string(m.Raw), `"alice"`) {
+		t.Fatalf("members after alice left = %s", m.Raw)
+	}
+	g := ok(t, bob.request(map[string]any{"type": "groups"}))
+	if !strings.Contains(string(g.Groups), `"name":"dream team"`) || !strings.Contains(string(g.Groups), `"role":"owner"`) {
+		t.Fatalf("bob's groups = %s", g.Groups)
+	}
+	if g := ok(t, laptop.request(map[string]any{"type": "groups"})); string(g.Groups) != "[]" {
+		t.Fatalf("alice's groups after leaving = %s", g.Groups)
+	}
 }
