@@ -97,6 +97,13 @@ type Config struct {
 	// EditWindow is how long after sending its sender may edit a message.
 	// Default 24 hours.
 	EditWindow time.Duration
+	// PushPending, if set, is asked by the committer for every message with
+	// inbox entries whether the push layer must see it; if so, the message
+	// is marked in its own batch, and Pending lists it until DonePending,
+	// so a crash between the commit and the push layer's work loses no
+	// push. It runs on the committer goroutine: it must be fast and must
+	// not block.
+	PushPending func(m *Message, inbox []InboxRef) bool
 }
 
 // Message is one stored message of a conversation.

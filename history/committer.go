@@ -592,6 +592,9 @@ func (c *committer) stage(n *newMessage) Ack {
 		}
 	}
 	c.set(msgKey(n.conv, seq), encodeMessage(msg, refs))
+	if len(refs) > 0 && c.s.cfg.PushPending != nil && c.s.cfg.PushPending(msg, refs) {
+		c.set(pendingKey(msg.ID), inboxValue(n.conv, seq))
+	}
 	if n.group == nil && n.prevSeq == 0 {
 		for _, m := range n.direct {
 			c.put(memberKey(m, n.conv), []byte{})

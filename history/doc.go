@@ -78,6 +78,9 @@
 //	'a' be64(id) 0 conv      -> the newest message id of a read-fan-out
 //	                            group (empty): sync scans it from a mark
 //	'v' user 0 device        -> device: platform, state, last seen, unbind
+//	'q' be64(id)             -> a message the push layer has yet to handle:
+//	                            conv 0 be64(seq) (Config.PushPending)
+//	'T' name 0 key           -> a Table: another package's records
 //
 // A 'u' value is empty for a direct conversation and holds the seqs the
 // user may read for a group: from the event that added it to the one that
