@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/loftchat/loft/history"
+	"github.com/loftchat/loft/offlinepush"
 	"github.com/loftchat/loft/presence"
 )
 
@@ -15,6 +16,7 @@ func (s *session) enforceDeviceLimit() {
 		if err := s.srv.cfg.Store.SetDeviceState(context.Background(), s.user, d.ID, history.DeviceKicked, true); err != nil {
 			s.log.Error("record kicked device", "kicked", d.ID, logErr, err)
 		}
+		s.srv.unbindPush(s.user, d.ID, offlinepush.GoneKicked)
 		s.srv.cfg.Router.Publish(s.user, Event{Kick: &Kick{Device: d.ID, Reason: KickDeviceLimit, By: s.device}})
 	}
 }
@@ -68,6 +70,9 @@ func (s *session) handleLogout(f *inFrame) error {
 	if err := s.srv.cfg.Store.SetDeviceState(context.Background(), s.user, s.device, history.DeviceLoggedOut, *f.UnbindPush); err != nil {
 		return err
 	}
+	if *f.UnbindPush {
+		s.srv.unbindPush(s.user, s.device, offlinepush.GoneLoggedOut)
+	}
 	s.reply(encodeJSON("logged_out", f.ID, struct {
 		Device string `json:"device"`
 	}{s.device}))
@@ -89,6 +94,9 @@ func (s *session) handleLogoutDevice(f *inFrame) error {
 	}
 	if err := s.srv.cfg.Store.SetDeviceState(context.Background(), s.user, f.Device, history.DeviceLoggedOut, *f.UnbindPush); err != nil {
 		return err
+	}
+	if *f.UnbindPush {
+		s.srv.unbindPush(s.user, f.Device, offlinepush.GoneLoggedOut)
 	}
 	s.srv.cfg.Router.Publish(s.user, Event{Kick: &Kick{Device: f.Device, Reason: KickLoggedOut, By: s.device}})
 	s.reply(encodeJSON("logged_out", f.ID, struct {

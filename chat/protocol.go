@@ -8,6 +8,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/loftchat/loft/history"
+	"github.com/loftchat/loft/offlinepush"
 )
 
 // Frame types a client sends.
@@ -42,6 +43,12 @@ const (
 	FrameDevices      = "devices"
 	FrameLogout       = "logout"
 	FrameLogoutDevice = "logout_device"
+
+	FramePushRegister   = "push_register"
+	FramePushUnregister = "push_unregister"
+	FramePushSettings   = "push_settings"
+	FrameMute           = "mute"
+	FramePushOpened     = "push_opened"
 )
 
 // inFrame is every field any client frame may carry. Decoding is strict:
@@ -80,6 +87,14 @@ type inFrame struct {
 	Role       string   `json:"role"`
 	State      string   `json:"state"`
 	UnbindPush *bool    `json:"unbind_push"`
+
+	// push
+	Vendor     string                `json:"vendor"`
+	Credential string                `json:"credential"`
+	Settings   *offlinepush.Settings `json:"settings"`
+	Muted      *bool                 `json:"muted"`
+	Until      uint64                `json:"until"`
+	MsgID      *uint64               `json:"msg_id"`
 }
 
 // frameError is a client mistake answered with an error frame.

@@ -43,6 +43,9 @@ type Config struct {
 	// TypingFanout is the largest group typing indicators are relayed in.
 	// Default 500, the store's default write fan-out limit.
 	TypingFanout int
+	// Push is the offline-push layer: committed messages are handed to it,
+	// and the push frames use it. Optional.
+	Push Pusher
 	// Logger receives the server's logs. Default: discard.
 	Logger *slog.Logger
 	// OriginPatterns are the browser origins (host patterns, as in
@@ -207,6 +210,11 @@ func (s *Server) dispatch() {
 		case <-s.ctx.Done():
 			return
 		case batch := <-s.commits:
+			if s.cfg.Push != nil {
+				if msgs := PushMessages(s.cfg.Push, batch); len(msgs) > 0 {
+					s.cfg.Push.Handle(msgs)
+				}
+			}
 			for _, a := range batch {
 				if a.ReadFanout {
 					s.publishGroupSeq(a)

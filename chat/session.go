@@ -302,6 +302,16 @@ func (s *session) handle(data []byte) {
 		herr = s.handleLogout(f)
 	case FrameLogoutDevice:
 		herr = s.handleLogoutDevice(f)
+	case FramePushRegister:
+		herr = s.handlePushRegister(f)
+	case FramePushUnregister:
+		herr = s.handlePushUnregister(f)
+	case FramePushSettings:
+		herr = s.handlePushSettings(f)
+	case FrameMute:
+		herr = s.handleMute(f)
+	case FramePushOpened:
+		herr = s.handlePushOpened(f)
 	default:
 		s.reply(encodeError(f.ID, CodeUnknownType, "unknown frame type "+quoteShort(f.Type)))
 	}
@@ -319,7 +329,8 @@ func knownType(t string) bool {
 	case FrameAuth, FrameSend, FrameSync, FrameReceived, FrameHistory, FrameConversations, FrameRead, FramePing,
 		FrameGroupCreate, FrameGroupAdd, FrameGroupRemove, FrameGroupLeave, FrameGroupRename, FrameGroupRole,
 		FrameGroupMembers, FrameGroups, FrameReceipts, FrameRecall, FrameEdit, FrameDelete,
-		FramePresenceSub, FramePresenceUnsub, FrameTyping, FrameDevices, FrameLogout, FrameLogoutDevice:
+		FramePresenceSub, FramePresenceUnsub, FrameTyping, FrameDevices, FrameLogout, FrameLogoutDevice,
+		FramePushRegister, FramePushUnregister, FramePushSettings, FrameMute, FramePushOpened:
 		return true
 	}
 	return false
@@ -609,6 +620,11 @@ func (s *session) handleRead(f *inFrame) error {
 		Conv string `json:"conv"`
 		Seq  uint64 `json:"seq"`
 	}{mark.Conv, mark.Seq}))
+	if mark.Advanced && s.srv.cfg.Push != nil {
+		if err := s.srv.cfg.Push.Read(context.Background(), s.user, mark.Conv, mark.Seq); err != nil {
+			s.log.Error("push read update", logErr, err)
+		}
+	}
 	if mark.Advanced {
 		receipt := encodeJSON("receipt", "", struct {
 			Conv   string `json:"conv"`

@@ -1,0 +1,225 @@
+package offlinepush
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"math/rand/v2"
+	"sync"
+	"time"
+)
+
+// job is a queued push. It is stored under its due time, so the queue
+// reads the due ones first; a retry moves it to its new due time.
+type job struct {
+	ID       uint64       `json:"id"`
+	MsgID    uint64       `json:"msg_id,omitempty"` // 0 for a read update
+	Conv     string       `json:"conv"`
+	Binding  Binding      `json:"binding"`
+	N        Notification `json:"n"`
+	Attempts int          `json:"attempts,omitempty"`
+	Deadline int64        `json:"deadline"` // Unix ms: give up after
+	Due      int64        `json:"due"`      // Unix ms
+}
+
+// vendorState is a configured vendor and its send slots.
+type vendorState struct {
+	v     Vendor
+	slots chan struct{} // one per send in flight
+
+	mu            sync.Mutex
+	disabledUntil time.Time // guarded by mu: after an auth failure
+}
+
+func (vs *vendorState) disabled(now time.Time) (time.Time, bool) {
+	vs.mu.Lock()
+	defer vs.mu.Unlock()
+	return vs.disabledUntil, now.Before(vs.disabledUntil)
+}
+
+// jobOp assigns j an id and its first due time (now) and returns its write.
+func (s *Service) jobOp(now time.Time, j *job) Op {
+	s.mu.Lock()
+	s.jobSeq++
+	j.ID = s.jobSeq
+	s.mu.Unlock()
+	j.Due = now.UnixMilli()
+	v, _ := json.Marshal(j)
+	return Op{Key: jobKey(j.Due, j.ID), Value: v}
+}
+
+// Backoff bounds.
+const (
+	minBackoff      = time.Second
+	maxBackoff      = time.Hour
+	quotaBackoff    = time.Minute    // at least, after a quota error
+	authPause       = 5 * time.Minute // a vendor that refused our credentials rests
+	queueScanPeriod = time.Second     // the queue looks for due jobs at least this often
+)
+
+// queueLoop sends due jobs, each in its vendor's slots, until Close.
+func (s *Service) queueLoop() {
+	inflight := make(map[uint64]bool) // job ids being sent; only this goroutine and its sends touch it under mu
+	var mu sync.Mutex
+	var sends sync.WaitGroup
+	defer sends.Wait()
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for {
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-s.wakeQ:
+		case <-timer.C:
+		}
+		now := s.cfg.Now()
+		var due []job
+		stop := errors.New("stop")
+		err := s.kv.Scan([]byte{recJob}, func(k, v []byte) error {
+			if len(k) < 17 || int64(binary.BigEndian.Uint64(k[1:9])) > now.UnixMilli() {
+				return stop
+			}
+			var j job
+			if err := json.Unmarshal(v, &j); err != nil {
+				s.log.Error("offlinepush: a queued job does not decode; dropping it", "err", err)
+				return nil
+			}
+			mu.Lock()
+			busy := inflight[j.ID]
+			mu.Unlock()
+			if !busy {
+				due = append(due, j)
+			}
+			return nil
+		})
+		if err != nil && !errors.Is(err, stop) && s.ctx.Err() == nil {
+			s.log.Error("offlinepush: reading the queue failed", "err", err)
+		}
+		for _, j := range due {
+			vs := s.vendors[j.Binding.Vendor]
+			if vs == nil {
+				s.finish(j, Outcome{Status: StatusFailed, Reason: "vendor " + j.Binding.Vendor + " is not configured"}, nil)
+				continue
+			}
+			if until, off := vs.disabled(now); off {
+				s.reschedule(j, until, "vendor paused after refusing our credentials")
+				continue
+			}
+			select {
+			case vs.slots <- struct{}{}:
+			default:
+				continue // the vendor is busy: the next pass takes it, and other vendors go on
+			}
+			mu.Lock()
+			inflight[j.ID] = true
+			mu.Unlock()
+			sends.Add(1)
+			go func() {
+				defer sends.Done()
+				defer func() { <-vs.slots }()
+				s.send(vs, j)
+				mu.Lock()
+				delete(inflight, j.ID)
+				mu.Unlock()
+				wake(s.wakeQ) // a slot is free
+			}()
+		}
+		timer.Reset(queueScanPeriod)
+	}
+}
+
+// send makes one attempt at j and records its outcome.
+func (s *Service) send(vs *vendorState, j job) {
+	ctx, cancel := context.WithTimeout(s.ctx, s.cfg.SendTimeout)
+	err := vs.v.Send(ctx, &j.N)
+	cancel()
+	if s.ctx.Err() != nil {
+		return // shutting down: the job stays queued as it was
+	}
+	j.Attempts++
+	now := s.cfg.Now()
+	if err == nil {
+		s.finish(j, Outcome{Status: StatusPushed, Vendor: vs.v.Name(), Silent: j.N.Silent, Attempts: j.Attempts},
+			[]Op{{Key: key(recPushed, j.Binding.User, j.Conv, j.Binding.Device), Value: be64(j.MsgID)}})
+		return
+	}
+	var verr *Error
+	errors.As(err, &verr)
+	code := err.Error()
+	var retryAfter time.Duration
+	if verr != nil {
+		retryAfter = verr.RetryAfter
+		if verr.Code != "" {
+			code = verr.Code
+		}
+	}
+	switch KindOf(err) {
+	case KindTokenInvalid:
+		removed, rerr := s.reg.removeToken(s.ctx, j.Binding)
+		if rerr != nil {
+			s.log.Error("offlinepush: removing an invalid token failed", "vendor", vs.v.Name(), "err", rerr)
+		}
+		s.finish(j, Outcome{Status: StatusFailed, Reason: "token_invalid: " + code, Vendor: vs.v.Name(), TokenRemoved: removed, Attempts: j.Attempts}, nil)
+	case KindPayload:
+		s.log.Error("offlinepush: the vendor refused a push", "vendor", vs.v.Name(), "err", err)
+		s.finish(j, Outcome{Status: StatusFailed, Reason: "payload: " + code, Vendor: vs.v.Name(), Attempts: j.Attempts}, nil)
+	case KindAuth:
+		s.log.Error("offlinepush: the vendor refused our credentials; pausing it", "vendor", vs.v.Name(), "pause", authPause, "err", err)
+		vs.mu.Lock()
+		vs.disabledUntil = now.Add(authPause)
+		vs.mu.Unlock()
+		j.Attempts-- // our configuration, not the push, failed
+		s.reschedule(j, now.Add(authPause), "vendor auth: "+code)
+	default: // KindRetry, KindQuota
+		wait := backoff(j.Attempts, retryAfter)
+		if KindOf(err) == KindQuota {
+			wait = max(wait, quotaBackoff)
+		}
+		next := now.Add(wait)
+		if j.Attempts >= s.cfg.MaxAttempts || next.UnixMilli() > j.Deadline {
+			s.finish(j, Outcome{Status: StatusFailed, Reason: "gave up: " + code, Vendor: vs.v.Name(), Attempts: j.Attempts}, nil)
+			return
+		}
+		s.reschedule(j, next, code)
+	}
+}
+
+// backoff is the wait before attempt n+1: exponential from a second, with
+// jitter, and never less than the vendor's Retry-After (clamped to an hour).
+func backoff(attempts int, retryAfter time.Duration) time.Duration {
+	d := minBackoff << min(attempts-1, 12)
+	d = d/2 + rand.N(d) // jitter: 50-150%
+	d = min(d, maxBackoff)
+	return max(d, min(retryAfter, maxBackoff))
+}
+
+// finish deletes j and records its outcome, with extra writes.
+func (s *Service) finish(j job, o Outcome, extra []Op) {
+	ops := append(extra, Op{Key: jobKey(j.Due, j.ID), Delete: true})
+	if j.MsgID != 0 {
+		o.MsgID, o.User, o.Device, o.At = j.MsgID, j.Binding.User, j.Binding.Device, s.cfg.Now().UnixMilli()
+		v, _ := json.Marshal(o)
+		ops = append(ops, Op{Key: outcomeKey(j.MsgID, o.User, o.Device), Value: v})
+	}
+	if err := s.kv.Apply(context.Background(), ops...); err != nil {
+		s.log.Error("offlinepush: recording a push failed; it may be sent again", "err", err)
+	}
+}
+
+// reschedule moves j to due time at, noting why in its outcome.
+func (s *Service) reschedule(j job, at time.Time, why string) {
+	old := jobKey(j.Due, j.ID)
+	j.Due = at.UnixMilli()
+	v, _ := json.Marshal(j)
+	ops := []Op{{Key: old, Delete: true}, {Key: jobKey(j.Due, j.ID), Value: v}}
+	if j.MsgID != 0 {
+		o := Outcome{MsgID: j.MsgID, User: j.Binding.User, Device: j.Binding.Device, Status: StatusQueued,
+			Reason: "retrying: " + why, Vendor: j.Binding.Vendor, Silent: j.N.Silent, Attempts: j.Attempts, At: s.cfg.Now().UnixMilli()}
+		ov, _ := json.Marshal(o)
+		ops = append(ops, Op{Key: outcomeKey(j.MsgID, o.User, o.Device), Value: ov})
+	}
+	if err := s.kv.Apply(context.Background(), ops...); err != nil {
+		s.log.Error("offlinepush: rescheduling a push failed", "err", err)
+	}
+}
