@@ -151,7 +151,7 @@ func (s *session) handlePushUnregister(f *inFrame) error {
 }
 
 type pushSettingsJSON struct {
-	Settings offlinepush.Settings       `json:"settings"`
+	Settings offlinepush.Settings        `json:"settings"`
 	Mutes    map[string]offlinepush.Mute `json:"mutes"`
 }
 

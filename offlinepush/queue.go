@@ -53,7 +53,7 @@ func (s *Service) jobOp(now time.Time, j *job) Op {
 const (
 	minBackoff      = time.Second
 	maxBackoff      = time.Hour
-	quotaBackoff    = time.Minute    // at least, after a quota error
+	quotaBackoff    = time.Minute     // at least, after a quota error
 	authPause       = 5 * time.Minute // a vendor that refused our credentials rests
 	queueScanPeriod = time.Second     // the queue looks for due jobs at least this often
 )
