@@ -51,7 +51,6 @@ func (s *Service) jobOp(now time.Time, j *job) Op {
 
 // Backoff bounds.
 const (
-	minBackoff      = time.Second
 	maxBackoff      = time.Hour
 	quotaBackoff    = time.Minute     // at least, after a quota error
 	authPause       = 5 * time.Minute // a vendor that refused our credentials rests
@@ -76,8 +75,13 @@ func (s *Service) queueLoop() {
 		now := s.cfg.Now()
 		var due []job
 		stop := errors.New("stop")
+		next := queueScanPeriod
 		err := s.kv.Scan([]byte{recJob}, func(k, v []byte) error {
-			if len(k) < 17 || int64(binary.BigEndian.Uint64(k[1:9])) > now.UnixMilli() {
+			if len(k) < 17 {
+				return stop
+			}
+			if at := int64(binary.BigEndian.Uint64(k[1:9])); at > now.UnixMilli() {
+				next = min(next, time.Duration(at-now.UnixMilli())*time.Millisecond)
 				return stop
 			}
 			var j job
@@ -125,12 +129,17 @@ func (s *Service) queueLoop() {
 				wake(s.wakeQ) // a slot is free
 			}()
 		}
-		timer.Reset(queueScanPeriod)
+		timer.Reset(next)
 	}
 }
 
-// send makes one attempt at j and records its outcome.
+// send makes one attempt at j and records its outcome. A scan may list a
+// job that a send finished since: it is sent only if it is still queued
+// as listed.
 func (s *Service) send(vs *vendorState, j job) {
+	if _, queued, err := s.kv.Get(jobKey(j.Due, j.ID)); err != nil || !queued {
+		return
+	}
 	ctx, cancel := context.WithTimeout(s.ctx, s.cfg.SendTimeout)
 	err := vs.v.Send(ctx, &j.N)
 	cancel()
@@ -172,9 +181,9 @@ func (s *Service) send(vs *vendorState, j job) {
 		j.Attempts-- // our configuration, not the push, failed
 		s.reschedule(j, now.Add(authPause), "vendor auth: "+code)
 	default: // KindRetry, KindQuota
-		wait := backoff(j.Attempts, retryAfter)
+		wait := backoff(s.cfg.MinBackoff, j.Attempts, retryAfter)
 		if KindOf(err) == KindQuota {
-			wait = max(wait, quotaBackoff)
+			wait = max(wait, s.cfg.QuotaBackoff)
 		}
 		next := now.Add(wait)
 		if j.Attempts >= s.cfg.MaxAttempts || next.UnixMilli() > j.Deadline {
@@ -185,10 +194,10 @@ func (s *Service) send(vs *vendorState, j job) {
 	}
 }
 
-// backoff is the wait before attempt n+1: exponential from a second, with
+// backoff is the wait before attempt n+1: exponential from base, with
 // jitter, and never less than the vendor's Retry-After (clamped to an hour).
-func backoff(attempts int, retryAfter time.Duration) time.Duration {
-	d := minBackoff << min(attempts-1, 12)
+func backoff(base time.Duration, attempts int, retryAfter time.Duration) time.Duration {
+	d := base << min(attempts-1, 12)
 	d = d/2 + rand.N(d) // jitter: 50-150%
 	d = min(d, maxBackoff)
 	return max(d, min(retryAfter, maxBackoff))

@@ -48,6 +48,11 @@ type Config struct {
 	MaxAttempts int
 	// SendTimeout bounds one send to a vendor. Default 30 s.
 	SendTimeout time.Duration
+	// MinBackoff is the first retry's wait; each retry doubles it (with
+	// jitter). Default 1 s.
+	MinBackoff time.Duration
+	// QuotaBackoff is the least wait after a quota error. Default 1 minute.
+	QuotaBackoff time.Duration
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
 	// Logger receives vendor failures. Default: discard.
@@ -152,6 +157,12 @@ func New(cfg Config) (*Service, error) {
 	}
 	if cfg.SendTimeout == 0 {
 		cfg.SendTimeout = 30 * time.Second
+	}
+	if cfg.MinBackoff <= 0 {
+		cfg.MinBackoff = time.Second
+	}
+	if cfg.QuotaBackoff <= 0 {
+		cfg.QuotaBackoff = time.Minute
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
