@@ -1,0 +1,205 @@
+package honor
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"strconv"
+	"time"
+
+	"github.com/loftchat/loft/offlinepush"
+)
+
+const (
+	// MaxMessageSize is the limit this package keeps the message to, not
+	// counting the tokens. Honor's documentation found no explicit figure;
+	// Honor's service mirrors Huawei Push Kit, whose limit is 4096 bytes.
+	MaxMessageSize = 4096
+	// maxTTL is the longest android.ttl Honor accepts (15 days).
+	maxTTL = 15 * 24 * time.Hour
+	// maxBadge is the largest badge number sent (Honor, like Huawei, takes
+	// numbers below 100).
+	maxBadge = 99
+	// clickOpenApp is clickAction.type 3: tapping opens the app.
+	clickOpenApp = 3
+)
+
+// ErrPayloadTooLarge is returned (as the Err of a KindPayload error) when
+// the notification's Data alone does not fit in MaxMessageSize, so cutting
+// the title and body cannot make the message small enough.
+var ErrPayloadTooLarge = errors.New("honor: data does not fit in the 4096-byte message limit")
+
+// sendRequest is the body of POST /api/v1/{appId}/sendMessage. Unlike
+// Huawei's it is not wrapped in "message", and its fields are camelCase.
+type sendRequest struct {
+	// Data is the app's payload: Loft's Data map as a JSON object string.
+	Data    string         `json:"data"`
+	Android *androidConfig `json:"android,omitempty"`
+	// Token is left out only while measuring: the size limit excludes it.
+	Token []string `json:"token,omitempty"`
+}
+
+type androidConfig struct {
+	TTL string `json:"ttl,omitempty"`
+	// Notification makes this a notification message; without it the
+	// message is a data (pass-through) message that only wakes the app.
+	Notification *androidNotification `json:"notification,omitempty"`
+}
+
+type androidNotification struct {
+	Title       string      `json:"title"`
+	Body        string      `json:"body"`
+	ClickAction clickAction `json:"clickAction"`
+	// Importance NORMAL classifies the push as service and communication
+	// (chat), not LOW, marketing, which Honor limits per day.
+	Importance string `json:"importance"`
+	Tag        string `json:"tag,omitempty"`
+	Badge      *badge `json:"badge,omitempty"`
+}
+
+type clickAction struct {
+	Type int `json:"type"`
+}
+
+type badge struct {
+	BadgeClass string `json:"badgeClass"`
+	SetNum     int    `json:"setNum"`
+}
+
+// buildRequest maps n to Honor's request and cuts the title and body so
+// that the message stays within MaxMessageSize. It returns the encoded body.
+func (c *Client) buildRequest(n *offlinepush.Notification) ([]byte, error) {
+	data, err := encodeData(n.Data)
+	if err != nil {
+		return nil, &offlinepush.Error{Vendor: name, Kind: offlinepush.KindPayload, Err: err}
+	}
+	android := &androidConfig{TTL: ttl(n.TTL)}
+	req := sendRequest{Data: data, Android: android}
+
+	title, body := n.Title, n.Body
+	if !n.Silent && (title != "" || body != "") {
+		// Honor wants both for a notification: repeat the one we have.
+		if title == "" {
+			title = body
+		}
+		if body == "" {
+			body = title
+		}
+		an := &androidNotification{
+			ClickAction: clickAction{Type: clickOpenApp},
+			Importance:  "NORMAL",
+			Tag:         n.CollapseKey,
+		}
+		if n.Badge != nil && c.cfg.BadgeClass != "" {
+			an.Badge = &badge{BadgeClass: c.cfg.BadgeClass, SetNum: min(max(*n.Badge, 0), maxBadge)}
+		}
+		android.Notification = an
+		measure := func() (int, error) {
+			an.Title, an.Body = title, body
+			b, err := encode(req)
+			return len(b), err
+		}
+		if err := fit(MaxMessageSize, &title, &body, measure); err != nil {
+			return nil, err
+		}
+		an.Title, an.Body = title, body
+	} else if b, err := encode(req); err != nil {
+		return nil, &offlinepush.Error{Vendor: name, Kind: offlinepush.KindPayload, Err: err}
+	} else if len(b) > MaxMessageSize {
+		return nil, &offlinepush.Error{Vendor: name, Kind: offlinepush.KindPayload, Err: ErrPayloadTooLarge}
+	}
+
+	req.Token = []string{n.Token}
+	b, err := encode(req)
+	if err != nil {
+		return nil, &offlinepush.Error{Vendor: name, Kind: offlinepush.KindPayload, Err: err}
+	}
+	return b, nil
+}
+
+// fit cuts body, then title, with offlinepush.Truncate until size reports
+// at most limit bytes. A title longer than a quarter of the limit is cut to
+// that first, so that a huge title does not leave no room for the body.
+// Each string is cut to the longest prefix that fits, found by bisection:
+// JSON escaping makes the encoded size of a cut hard to predict.
+func fit(limit int, title, body *string, size func() (int, error)) error {
+	fits := func() (bool, error) {
+		n, err := size()
+		return n <= limit, err
+	}
+	ok, err := fits()
+	if ok || err != nil {
+		return payloadErr(err)
+	}
+	if len(*title) > limit/4 {
+		*title = offlinepush.Truncate(*title, limit/4)
+	}
+	for _, s := range []*string{body, title} {
+		if ok, err := fits(); ok || err != nil {
+			return payloadErr(err)
+		}
+		full := *s
+		lo, hi := 0, len(full) // the longest cut that fits is in [lo, hi]
+		for lo < hi {
+			mid := (lo + hi + 1) / 2
+			*s = offlinepush.Truncate(full, mid)
+			ok, err := fits()
+			if err != nil {
+				return payloadErr(err)
+			}
+			if ok {
+				lo = mid
+			} else {
+				hi = mid - 1
+			}
+		}
+		*s = offlinepush.Truncate(full, lo)
+	}
+	if ok, err := fits(); !ok || err != nil {
+		if err == nil {
+			err = ErrPayloadTooLarge
+		}
+		return payloadErr(err)
+	}
+	return nil
+}
+
+func payloadErr(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &offlinepush.Error{Vendor: name, Kind: offlinepush.KindPayload, Err: err}
+}
+
+// encode marshals v as Honor receives it. HTML escaping is off so that
+// "<" in a preview costs one byte, not six.
+func encode(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+}
+
+// encodeData renders the Data map as the JSON object string data
+// carries; an empty map is "{}" so the app always finds an object.
+func encodeData(d map[string]string) (string, error) {
+	if d == nil {
+		d = map[string]string{}
+	}
+	b, err := encode(d)
+	return string(b), err
+}
+
+// ttl renders a TTL as Honor's "<seconds>s", capped at 15 days; "" for
+// the default (one day).
+func ttl(d time.Duration) string {
+	if d <= 0 {
+		return ""
+	}
+	d = min(d, maxTTL)
+	secs := int64((d + time.Second - 1) / time.Second) // at least 1s
+	return strconv.FormatInt(secs, 10) + "s"
+}
