@@ -14,6 +14,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/loftchat/loft/history"
+	"github.com/loftchat/loft/offlinepush"
 	"github.com/loftchat/loft/presence"
 )
 
@@ -29,6 +30,10 @@ type testServer struct {
 	store    *history.Store
 	srv      *Server
 	presence *presence.Tracker
+	// pushCfg, if set, runs a push layer on the store (its KV, Facts and
+	// Done are filled in); push is it.
+	pushCfg *offlinepush.Config
+	push    *offlinepush.Service
 	http     *httptest.Server
 	url      string
 }
@@ -51,8 +56,19 @@ func newTestServerStore(tb testing.TB, hcfg history.Config, adjust func(*Config)
 func (ts *testServer) start(adjust func(*Config)) {
 	ts.tb.Helper()
 	var srv *Server
+	var push *offlinepush.Service
 	hcfg := ts.hcfg
 	hcfg.OnCommit = func(b []history.Appended) { srv.Committed(b) }
+	if ts.pushCfg != nil {
+		hcfg.PushPending = func(m *history.Message, refs []history.InboxRef) bool {
+			for _, r := range refs {
+				if r.User != m.From && push.Wants(r.User) {
+					return true
+				}
+			}
+			return false
+		}
+	}
 	store, err := history.Open(ts.dir, hcfg)
 	if err != nil {
 		ts.tb.Fatalf("open store: %v", err)
@@ -63,6 +79,23 @@ func (ts *testServer) start(adjust func(*Config)) {
 	}
 	ts.presence = presence.NewTracker(presence.Config{OnChange: func(c presence.Change) { srv.PresenceChanged(c) }})
 	cfg := Config{Store: store, Auth: auth, Presence: ts.presence, TokenLeeway: time.Millisecond}
+	if ts.pushCfg != nil {
+		table, err := store.Table("push")
+		if err != nil {
+			ts.tb.Fatal(err)
+		}
+		pcfg := *ts.pushCfg
+		pcfg.KV, pcfg.Facts, pcfg.Done = PushKV{Table: table}, PushFacts{Store: store, Presence: ts.presence}, store.DonePending
+		if push, err = offlinepush.New(pcfg); err != nil {
+			ts.tb.Fatal(err)
+		}
+		store.Pending(func(a history.Appended) error {
+			push.Handle(PushMessages(push, []history.Appended{a}))
+			return nil
+		})
+		push.Start()
+		ts.push, cfg.Push = push, push
+	}
 	if adjust != nil {
 		adjust(&cfg)
 	}
@@ -89,6 +122,9 @@ func (ts *testServer) stop() {
 	ts.http.Config.Shutdown(ctx)
 	if err := ts.srv.Close(ctx); err != nil {
 		ts.tb.Errorf("chat close: %v", err)
+	}
+	if ts.push != nil {
+		ts.push.Close(ctx)
 	}
 	ts.http.Close()
 	if err := ts.store.Close(); err != nil {

@@ -47,6 +47,29 @@ func PushMessages(p Pusher, batch []history.Appended) []offlinepush.Message {
 	return out
 }
 
+// PushKV is the push layer's KV on a history.Table, so push records live
+// in the message store's database.
+type PushKV struct{ Table *history.Table }
+
+var _ offlinepush.KV = PushKV{}
+
+// Get implements offlinepush.KV.
+func (kv PushKV) Get(key []byte) ([]byte, bool, error) { return kv.Table.Get(key) }
+
+// Scan implements offlinepush.KV.
+func (kv PushKV) Scan(prefix []byte, fn func(k, v []byte) error) error {
+	return kv.Table.Scan(prefix, fn)
+}
+
+// Apply implements offlinepush.KV.
+func (kv PushKV) Apply(ctx context.Context, ops ...offlinepush.Op) error {
+	tops := make([]history.TableOp, len(ops))
+	for i, op := range ops {
+		tops[i] = history.TableOp{Key: op.Key, Value: op.Value, Delete: op.Delete}
+	}
+	return kv.Table.Apply(ctx, tops...)
+}
+
 // PushFacts answers the push layer's questions from the store and the
 // presence tracker.
 type PushFacts struct {

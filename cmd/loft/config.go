@@ -41,6 +41,10 @@ type config struct {
 	RecallWindow    time.Duration
 	EditWindow      time.Duration
 	DeviceLimits    string
+	PushWhen        string
+	PushGrace       time.Duration
+	PushTTL         time.Duration
+	PushVendors     string
 }
 
 // flags registers the server's flags on fs; each has a LOFT_* twin.
@@ -72,6 +76,10 @@ func (c *config) flags(fs *flag.FlagSet) {
 	fs.IntVar(&c.MaxGroupSize, "max-group-size", 100_000, "most members a group may have")
 	fs.DurationVar(&c.RecallWindow, "recall-window", 2*time.Minute, "how long after sending a sender may recall a message")
 	fs.DurationVar(&c.EditWindow, "edit-window", 24*time.Hour, "how long after sending a sender may edit a message")
+	fs.StringVar(&c.PushWhen, "push-when", "all_offline", "push a user's offline devices only while all its devices are offline (all_offline), or each offline device (any_offline)")
+	fs.DurationVar(&c.PushGrace, "push-grace", 2*time.Second, "time a reconnecting device has to get a message live before it is pushed")
+	fs.DurationVar(&c.PushTTL, "push-ttl", 72*time.Hour, "how long a push is retried and kept by the vendor")
+	fs.StringVar(&c.PushVendors, "push-vendors", "log", "comma-separated push vendors to enable; log records pushes in memory (development)")
 	fs.StringVar(&c.DeviceLimits, "device-limits", "mobile=1,desktop=1,web=5", "concurrent sessions per device class (mobile, desktop, web, other); a login over it kicks the oldest")
 }
 

@@ -20,6 +20,7 @@ import (
 
 	"github.com/loftchat/loft/chat"
 	"github.com/loftchat/loft/history"
+	"github.com/loftchat/loft/offlinepush"
 	"github.com/loftchat/loft/presence"
 )
 
@@ -42,14 +43,29 @@ func serve(ctx context.Context, cfg config, logOut io.Writer, ready func(addr st
 		return err
 	}
 
+	vendors, err := pushVendors(cfg)
+	if err != nil {
+		return err
+	}
+
 	// The store's commit hook needs the chat server, which needs the store:
-	// the hook reads srv, set before the listener accepts anything.
+	// the hook reads srv, set before the listener accepts anything. The
+	// push layer, which keeps its records in the store, likewise.
 	var srv *chat.Server
+	var push *offlinepush.Service
 	store, err := history.Open(filepath.Join(cfg.DataDir, "store"), history.Config{
 		MaxAge:             cfg.RetentionAge,
 		MaxPerConversation: cfg.RetentionCount,
 		CacheSize:          cfg.StoreCache,
 		OnCommit:           func(b []history.Appended) { srv.Committed(b) },
+		PushPending: func(m *history.Message, refs []history.InboxRef) bool {
+			for _, r := range refs {
+				if r.User != m.From && push.Wants(r.User) {
+					return true
+				}
+			}
+			return false
+		},
 		Logger:             log.With("component", "history"),
 		FanoutLimit:        cfg.GroupFanout,
 		MaxGroupSize:       cfg.MaxGroupSize,
@@ -61,10 +77,43 @@ func serve(ctx context.Context, cfg config, logOut io.Writer, ready func(addr st
 	}
 	defer store.Close()
 
+	tracker := presence.NewTracker(presence.Config{OnChange: func(c presence.Change) { srv.PresenceChanged(c) }})
+	table, err := store.Table("push")
+	if err != nil {
+		return err
+	}
+	push, err = offlinepush.New(offlinepush.Config{
+		KV:       chat.PushKV{Table: table},
+		Facts:    chat.PushFacts{Store: store, Presence: tracker},
+		Done:     store.DonePending,
+		Vendors:  vendors,
+		PushWhen: cfg.PushWhen,
+		Grace:    cfg.PushGrace,
+		TTL:      cfg.PushTTL,
+		Logger:   log.With("component", "offlinepush"),
+	})
+	if err != nil {
+		return err
+	}
+	// Messages committed before a crash that the push layer had not yet
+	// decided on are handed to it again.
+	err = store.Pending(func(a history.Appended) error {
+		if msgs := chat.PushMessages(push, []history.Appended{a}); len(msgs) > 0 {
+			push.Handle(msgs)
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	push.Start()
+	defer push.Close(context.Background())
+
 	srv, err = chat.New(chat.Config{
 		Store:          store,
 		Auth:           auth,
-		Presence:       presence.NewTracker(presence.Config{OnChange: func(c presence.Change) { srv.PresenceChanged(c) }}),
+		Push:           push,
+		Presence:       tracker,
 		DeviceLimits:   limits,
 		TypingFanout:   cfg.GroupFanout,
 		Logger:         log.With("component", "chat"),
@@ -123,6 +172,9 @@ func serve(ctx context.Context, cfg config, logOut io.Writer, ready func(addr st
 	httpSrv.Shutdown(sctx)
 	if cerr := srv.Close(sctx); cerr != nil {
 		log.Warn("sessions did not finish in time", "err", cerr)
+	}
+	if cerr := push.Close(sctx); cerr != nil {
+		log.Warn("pushes in flight did not finish in time; they are sent after the restart", "err", cerr)
 	}
 	if cerr := store.Close(); cerr != nil {
 		return fmt.Errorf("close store: %w", cerr)
