@@ -1,0 +1,133 @@
+package vivo
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/loftchat/loft/offlinepush"
+)
+
+// maxAnswer bounds how much of an answer is read: vivo's are small.
+const maxAnswer = 1 << 20
+
+// codeAuthFailed is vivo's "authentication failed": the authToken expired
+// or was revoked.
+const codeAuthFailed = 10000
+
+// apiAnswer is the part every vivo answer has: {"result":..,"desc":..}.
+type apiAnswer struct {
+	Result json.RawMessage `json:"result"`
+	Desc   string          `json:"desc"`
+}
+
+func (a *apiAnswer) hasResult() bool {
+	_, err := strconv.Atoi(strings.Trim(string(a.Result), `"`))
+	return err == nil
+}
+
+// result reads result as a number whether vivo sent 10302 or "10302".
+func (a *apiAnswer) result() int {
+	n, _ := strconv.Atoi(strings.Trim(string(a.Result), `"`))
+	return n
+}
+
+// resultError maps vivo's result code to an *offlinepush.Error (see doc.go).
+func resultError(code int, desc string) *offlinepush.Error {
+	e := &offlinepush.Error{Vendor: vendorName, Code: strconv.Itoa(code)}
+	if desc != "" {
+		e.Err = errors.New(desc)
+	}
+	switch code {
+	case codeAuthFailed:
+		e.Kind = offlinepush.KindAuth // Send refreshes once before returning it
+	case 10070, 10071, 10073:
+		e.Kind = offlinepush.KindQuota
+	case 10072:
+		e.Kind = offlinepush.KindRetry
+	case 10094:
+		e.Kind = offlinepush.KindAuth
+	case 10302:
+		e.Kind = offlinepush.KindTokenInvalid
+	default: // 10050-10069 parameters, content refused, and unknown codes
+		e.Kind = offlinepush.KindPayload
+	}
+	return e
+}
+
+// invalidToken returns err if it is vivo's authentication-failed answer.
+func invalidToken(err error) *offlinepush.Error {
+	var e *offlinepush.Error
+	if errors.As(err, &e) && e.Code == strconv.Itoa(codeAuthFailed) {
+		return e
+	}
+	return nil
+}
+
+// malformed is an answer that is not vivo's JSON: a proxy's error page or a
+// truncated body, most likely transient.
+func malformed(body []byte, err error) *offlinepush.Error {
+	if err == nil {
+		err = errors.New("vivo: answer without result or token: " + snippet(body))
+	}
+	return &offlinepush.Error{Vendor: vendorName, Kind: offlinepush.KindRetry, Code: "malformed_answer", Err: err}
+}
+
+// post sends v as JSON to u and returns the body of a 2xx answer; anything
+// else is an *offlinepush.Error. token, if set, goes in the authToken header.
+func (c *Client) post(ctx context.Context, u string, v any, token string) ([]byte, error) {
+	payload, err := json.Marshal(v)
+	if err != nil {
+		return nil, &offlinepush.Error{Vendor: vendorName, Kind: offlinepush.KindPayload, Err: err}
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(payload))
+	if err != nil {
+		return nil, &offlinepush.Error{Vendor: vendorName, Kind: offlinepush.KindAuth, Err: err}
+	}
+	req.Header.Set("Content-Type", "application/json;charset=UTF-8")
+	if token != "" {
+		req.Header["authToken"] = []string{token} // vivo's spelling, not canonicalized
+	}
+	resp, err := c.cfg.HTTPClient.Do(req)
+	if err != nil {
+		return nil, &offlinepush.Error{Vendor: vendorName, Kind: offlinepush.KindRetry, Err: err}
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswer))
+	if err != nil {
+		return nil, &offlinepush.Error{Vendor: vendorName, Kind: offlinepush.KindRetry, Status: resp.StatusCode, Err: err}
+	}
+	if resp.StatusCode/100 != 2 {
+		return nil, c.statusError(resp, body)
+	}
+	return body, nil
+}
+
+// statusError maps a non-2xx HTTP answer.
+func (c *Client) statusError(resp *http.Response, body []byte) *offlinepush.Error {
+	e := &offlinepush.Error{Vendor: vendorName, Status: resp.StatusCode, Err: errors.New(snippet(body))}
+	switch s := resp.StatusCode; {
+	case s == http.StatusTooManyRequests || s >= 500:
+		e.Kind = offlinepush.KindRetry
+		e.RetryAfter = offlinepush.ParseRetryAfter(resp.Header.Get("Retry-After"), c.cfg.Now())
+	case s == http.StatusUnauthorized || s == http.StatusForbidden || s == http.StatusNotFound:
+		e.Kind = offlinepush.KindAuth // wrong credentials or a wrong BaseURL
+	default:
+		e.Kind = offlinepush.KindPayload
+	}
+	return e
+}
+
+// snippet is the start of an answer, for error messages.
+func snippet(body []byte) string {
+	const n = 200
+	if len(body) > n {
+		return offlinepush.Truncate(string(body), n)
+	}
+	return string(body)
+}
