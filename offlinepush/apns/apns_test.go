@@ -196,7 +196,7 @@ func TestSendSilent(t *testing.T) {
 }
 
 func TestPayloadLimit(t *testing.T) {
-	long := strings.Repeat("é<🙂", 10<<10/7) // 10 KB, multi-byte and escaped characters
+	long := strings.Repeat("é<🙂\"\n&", 10<<10/10) // 10 KB, multi-byte and escaped characters
 	tests := []struct {
 		name        string
 		title, body string
