@@ -9,6 +9,8 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
+	"io"
+	"log"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -502,6 +504,7 @@ func TestDefaultClientHTTP2(t *testing.T) {
 		srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			w.Header().Set("x-proto", r.Proto)
 		}))
+		srv.Config.ErrorLog = log.New(io.Discard, "", 0) // the refused HTTP/1.1 handshake
 		srv.EnableHTTP2 = h2
 		srv.StartTLS()
 		hc := defaultHTTPClient()

@@ -128,7 +128,7 @@ func (c *Client) Name() string { return vendorName }
 // the push.
 func (c *Client) Send(ctx context.Context, n *offlinepush.Notification) error {
 	if n.Token == "" {
-		return &offlinepush.Error{Vendor: vendorName, Kind: offlinepush.KindTokenInvalid, Code: "UNREGISTERED", Err: errors.New("no token")}
+		return &offlinepush.Error{Vendor: vendorName, Kind: offlinepush.KindTokenInvalid, Err: errors.New("no device token")}
 	}
 	m, err := message(n, c.now())
 	if err != nil {

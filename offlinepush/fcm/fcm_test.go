@@ -598,3 +598,14 @@ func TestGoldenMessage(t *testing.T) {
 		t.Errorf("message:\n got %s\nwant %s", got, want)
 	}
 }
+
+func TestNoDeviceToken(t *testing.T) {
+	c, f, _ := setup(t)
+	err := c.Send(context.Background(), &offlinepush.Notification{Body: "hi"})
+	if k := offlinepush.KindOf(err); k != offlinepush.KindTokenInvalid {
+		t.Fatalf("Send = %v, want token invalid", err)
+	}
+	if tokens, sends := f.counts(); tokens != 0 || sends != 0 {
+		t.Errorf("%d token calls, %d sends for an empty device token", tokens, sends)
+	}
+}
