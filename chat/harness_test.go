@@ -34,8 +34,8 @@ type testServer struct {
 	// Done are filled in); push is it.
 	pushCfg *offlinepush.Config
 	push    *offlinepush.Service
-	http     *httptest.Server
-	url      string
+	http    *httptest.Server
+	url     string
 }
 
 // newTestServer starts a server; adjust may change the chat config.

@@ -66,11 +66,11 @@ func serve(ctx context.Context, cfg config, logOut io.Writer, ready func(addr st
 			}
 			return false
 		},
-		Logger:             log.With("component", "history"),
-		FanoutLimit:        cfg.GroupFanout,
-		MaxGroupSize:       cfg.MaxGroupSize,
-		RecallWindow:       cfg.RecallWindow,
-		EditWindow:         cfg.EditWindow,
+		Logger:       log.With("component", "history"),
+		FanoutLimit:  cfg.GroupFanout,
+		MaxGroupSize: cfg.MaxGroupSize,
+		RecallWindow: cfg.RecallWindow,
+		EditWindow:   cfg.EditWindow,
 	})
 	if err != nil {
 		return err
