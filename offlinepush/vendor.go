@@ -165,3 +165,35 @@ func Truncate(s string, n int) string {
 	}
 	return s[:cut] + ellipsis
 }
+
+// ByCredential is one vendor with several apps or certificates (an app
+// with a separate iPad build, a white-label app): it sends each push
+// through the one its Notification.Credential names, "" the default.
+type ByCredential struct {
+	Default Vendor            // for Credential ""; may be nil
+	Named   map[string]Vendor // by credential name
+}
+
+// Name implements Vendor: the vendor's name.
+func (b *ByCredential) Name() string {
+	if b.Default != nil {
+		return b.Default.Name()
+	}
+	for _, v := range b.Named {
+		return v.Name()
+	}
+	return ""
+}
+
+// Send implements Vendor. An unknown credential is a configuration error
+// of this push alone: KindPayload, so the token stays.
+func (b *ByCredential) Send(ctx context.Context, n *Notification) error {
+	v := b.Default
+	if n.Credential != "" {
+		v = b.Named[n.Credential]
+	}
+	if v == nil {
+		return &Error{Vendor: b.Name(), Kind: KindPayload, Code: "unknown credential " + strconv.Quote(n.Credential)}
+	}
+	return v.Send(ctx, n)
+}

@@ -89,16 +89,16 @@ type loftProc struct {
 // ends if it still runs. The server accepts a high frame rate and queues
 // many frames for a slow client, so that load from a test client slowed by
 // -race on a busy machine meets neither the rate limit nor the 4003 close.
-func startLoft(tb testing.TB, dataDir string) *loftProc {
+func startLoft(tb testing.TB, dataDir string, extraFlags ...string) *loftProc {
 	tb.Helper()
-	cmd := exec.Command(loftBinary(tb),
+	cmd := exec.Command(loftBinary(tb), append([]string{
 		"--listen", "127.0.0.1:0",
 		"--data", dataDir,
 		"--jwt-secret", testSecret,
 		"--log-level", "info",
 		"--rate-limit", "1000000",
 		"--send-queue", "100000",
-	)
+	}, extraFlags...)...)
 	// Only the flags above configure it: no LOFT_* from the environment.
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, "LOFT_") {

@@ -45,6 +45,7 @@ type config struct {
 	PushGrace       time.Duration
 	PushTTL         time.Duration
 	PushVendors     string
+	PushConfig      string
 }
 
 // flags registers the server's flags on fs; each has a LOFT_* twin.
@@ -79,7 +80,8 @@ func (c *config) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.PushWhen, "push-when", "all_offline", "push a user's offline devices only while all its devices are offline (all_offline), or each offline device (any_offline)")
 	fs.DurationVar(&c.PushGrace, "push-grace", 2*time.Second, "time a reconnecting device has to get a message live before it is pushed")
 	fs.DurationVar(&c.PushTTL, "push-ttl", 72*time.Hour, "how long a push is retried and kept by the vendor")
-	fs.StringVar(&c.PushVendors, "push-vendors", "log", "comma-separated push vendors to enable; log records pushes in memory (development)")
+	fs.StringVar(&c.PushVendors, "push-vendors", "log", "comma-separated push vendors to enable without a config section; log records pushes in memory (development)")
+	fs.StringVar(&c.PushConfig, "push-config", "", "JSON file with a section per push vendor account (see docs/push.md)")
 	fs.StringVar(&c.DeviceLimits, "device-limits", "mobile=1,desktop=1,web=5", "concurrent sessions per device class (mobile, desktop, web, other); a login over it kicks the oldest")
 }
 

@@ -43,7 +43,7 @@ func serve(ctx context.Context, cfg config, logOut io.Writer, ready func(addr st
 		return err
 	}
 
-	vendors, err := pushVendors(cfg)
+	vendors, templates, err := pushVendors(cfg)
 	if err != nil {
 		return err
 	}
@@ -83,14 +83,15 @@ func serve(ctx context.Context, cfg config, logOut io.Writer, ready func(addr st
 		return err
 	}
 	push, err = offlinepush.New(offlinepush.Config{
-		KV:       chat.PushKV{Table: table},
-		Facts:    chat.PushFacts{Store: store, Presence: tracker},
-		Done:     store.DonePending,
-		Vendors:  vendors,
-		PushWhen: cfg.PushWhen,
-		Grace:    cfg.PushGrace,
-		TTL:      cfg.PushTTL,
-		Logger:   log.With("component", "offlinepush"),
+		KV:        chat.PushKV{Table: table},
+		Facts:     chat.PushFacts{Store: store, Presence: tracker},
+		Done:      store.DonePending,
+		Vendors:   vendors,
+		PushWhen:  cfg.PushWhen,
+		Grace:     cfg.PushGrace,
+		TTL:       cfg.PushTTL,
+		Templates: templates,
+		Logger:    log.With("component", "offlinepush"),
 	})
 	if err != nil {
 		return err
