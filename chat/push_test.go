@@ -310,3 +310,27 @@ func TestPushSurvivesARestartBeforeTheDecision(t *testing.T) {
 		t.Fatalf("%d messages still marked after the decision", pending)
 	}
 }
+
+// Quiet hours are kept in the user's time zone.
+func TestPushQuietHours(t *testing.T) {
+	night := time.Date(2026, 11, 23, 22, 30, 0, 0, time.UTC) // 23:30 in Paris
+	start := time.Now()
+	ts, rec := newPushServer(t, func(c *offlinepush.Config) {
+		c.Now = func() time.Time { return night.Add(time.Since(start)) }
+	}, nil)
+	ts.registerDevice(t, "bob", "phone", "android", "PHONE")
+	desk := ts.online(t, "bob", "desk")
+	ok(t, desk.request(map[string]any{"type": "push_settings", "settings": map[string]any{"quiet_start": "23:00", "quiet_end": "07:00", "tz": "Europe/Paris"}}))
+	wantCode(t, desk.request(map[string]any{"type": "push_settings", "settings": map[string]any{"quiet_start": "23:00", "quiet_end": "07:00", "tz": "Mars/Olympus"}}), CodeBadFrame)
+	desk.conn.Close(websocket.StatusNormalClosure, "")
+	eventually(t, "bob offline", func() bool { return len(ts.presence.Devices(nil, "bob")) == 0 })
+	alice := ts.online(t, "alice", "phone")
+	m := alice.sendMsg("bob", "m1", `{"text":"you up?"}`)
+	if got := ts.outcomes(t, m.MsgID, 2); got != "desk=not_pushed:no_token phone=not_pushed:dnd" {
+		t.Fatalf("at 23:30 in Paris: %s", got)
+	}
+	ok(t, alice.request(map[string]any{"type": "ping"}))
+	if n := len(rec.to("PHONE")); n != 0 {
+		t.Fatalf("%d pushes in quiet hours", n)
+	}
+}
