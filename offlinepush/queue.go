@@ -55,6 +55,7 @@ const (
 	quotaBackoff    = time.Minute     // at least, after a quota error
 	authPause       = 5 * time.Minute // a vendor that refused our credentials rests
 	queueScanPeriod = time.Second     // the queue looks for due jobs at least this often
+	maxScanJobs     = 1024            // due jobs one pass of the queue takes
 )
 
 // queueLoop sends due jobs, each in its vendor's slots, until Close.
@@ -94,6 +95,9 @@ func (s *Service) queueLoop() {
 			mu.Unlock()
 			if !busy {
 				due = append(due, j)
+			}
+			if len(due) == maxScanJobs {
+				return stop // a long backlog is taken a part at a time
 			}
 			return nil
 		})

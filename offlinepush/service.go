@@ -268,12 +268,22 @@ func (s *Service) decideLoop() {
 		due = append(due, s.pending[:i]...)
 		s.pending = append(s.pending[:0], s.pending[i:]...)
 		s.mu.Unlock()
-		for _, p := range due {
-			if err := s.decide(p.msg); err != nil && s.ctx.Err() == nil {
-				s.log.Error("offlinepush: deciding on a message failed; it is decided again after a restart", "msg_id", p.msg.ID, "err", err)
+		// The due messages are decided together: one durable write for
+		// all their outcomes and pushes, one for clearing their marks.
+		for len(due) > 0 {
+			n := min(len(due), maxDecideBatch)
+			if err := s.decideBatch(due[:n]); err != nil && s.ctx.Err() == nil {
+				s.log.Error("offlinepush: deciding on messages failed; they are decided again after a restart", "messages", n, "err", err)
 			}
+			due = due[n:]
 		}
-		if len(due) > 0 {
+		if s.ctx.Err() != nil {
+			return
+		}
+		s.mu.Lock()
+		more := len(s.pending) > 0 && !s.pending[0].due.After(s.cfg.Now())
+		s.mu.Unlock()
+		if more {
 			continue
 		}
 		timer.Reset(next)
@@ -325,20 +335,28 @@ const (
 
 // decide records what to do on every device of every recipient of m and
 // queues its pushes, in one durable write.
-func (s *Service) decide(m Message) error {
+// maxDecideBatch bounds the messages decided in one write.
+const maxDecideBatch = 256
+
+func (s *Service) decideBatch(batch []pendingMsg) error {
 	now := s.cfg.Now()
 	var ops []Op
-	record := func(o Outcome) {
-		o.MsgID, o.At = m.ID, now.UnixMilli()
-		v, _ := json.Marshal(o)
-		ops = append(ops, Op{Key: outcomeKey(m.ID, o.User, o.Device), Value: v})
-	}
-	for _, r := range m.Recipients {
-		if r.User == m.From || !s.reg.hasTokens(r.User) && s.reg.goneCount(r.User) == 0 {
-			continue // nothing to explain: no device of this user was ever pushable
+	ids := make([]uint64, 0, len(batch))
+	for _, p := range batch {
+		m := p.msg
+		ids = append(ids, m.ID)
+		record := func(o Outcome) {
+			o.MsgID, o.At = m.ID, now.UnixMilli()
+			v, _ := json.Marshal(o)
+			ops = append(ops, Op{Key: outcomeKey(m.ID, o.User, o.Device), Value: v})
 		}
-		if err := s.decideUser(m, r, now, record, &ops); err != nil {
-			return err
+		for _, r := range m.Recipients {
+			if r.User == m.From || !s.Wants(r.User) {
+				continue // nothing to explain: no device of this user was ever pushable
+			}
+			if err := s.decideUser(m, r, now, record, &ops); err != nil {
+				return err
+			}
 		}
 	}
 	if len(ops) > 0 {
@@ -348,7 +366,7 @@ func (s *Service) decide(m Message) error {
 		wake(s.wakeQ)
 	}
 	if s.cfg.Done != nil {
-		return s.cfg.Done(s.ctx, m.ID)
+		return s.cfg.Done(s.ctx, ids...)
 	}
 	return nil
 }
