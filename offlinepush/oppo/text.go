@@ -7,43 +7,12 @@ import (
 	"github.com/loftchat/loft/offlinepush"
 )
 
-const ellipsis = "…"
-
-// width is a character's length as OPPO's Java server may count it
+// cut shortens s to at most limit characters, ending it with "…" when it
+// cuts anything. It counts a character as OPPO's Java server may
 // (String.length): one, or two outside the Basic Multilingual Plane. OPPO
 // says an emoji counts as one; counting it as two only cuts a little early.
-func width(r rune) int {
-	if r >= 0x10000 {
-		return 2
-	}
-	return 1
-}
-
-// cut shortens s to at most limit characters, ending it with "…" when it
-// cuts anything.
 func cut(s string, limit int) string {
-	total := 0
-	for _, r := range s {
-		total += width(r)
-	}
-	if total <= limit {
-		return s
-	}
-	budget := limit - width('…')
-	keep, used := 0, 0 // keep: bytes of s that fit beside the ellipsis
-	for i, r := range s {
-		if used+width(r) > budget {
-			keep = i
-			break
-		}
-		used += width(r)
-	}
-	// Truncate keeps exactly keep bytes (a character boundary) and adds
-	// the ellipsis, unless so little follows that it would keep s whole.
-	if len(s) > keep+len(ellipsis) {
-		return offlinepush.Truncate(s, keep+len(ellipsis))
-	}
-	return s[:keep] + ellipsis
+	return offlinepush.TruncateWidth(s, limit, offlinepush.UTF16Width)
 }
 
 // loftKeys are the Data keys the app needs to sync on wake: kept first.

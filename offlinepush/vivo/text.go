@@ -6,8 +6,6 @@ import (
 	"github.com/loftchat/loft/offlinepush"
 )
 
-const ellipsis = "…"
-
 // width is a character's length as vivo counts it: one for ASCII, two for a
 // Chinese character. vivo says an emoji counts one; counting every
 // non-ASCII character as two only cuts a little early.
@@ -19,30 +17,9 @@ func width(r rune) int {
 }
 
 // cut shortens s to at most limit, counted by width, ending it with "…"
-// when it cuts anything.
+// (which counts two) when it cuts anything.
 func cut(s string, limit int) string {
-	total := 0
-	for _, r := range s {
-		total += width(r)
-	}
-	if total <= limit {
-		return s
-	}
-	budget := limit - width('…')
-	keep, used := 0, 0 // keep: bytes of s that fit beside the ellipsis
-	for i, r := range s {
-		if used+width(r) > budget {
-			keep = i
-			break
-		}
-		used += width(r)
-	}
-	// Truncate keeps exactly keep bytes (a character boundary) and adds
-	// the ellipsis, unless so little follows that it would keep s whole.
-	if len(s) > keep+len(ellipsis) {
-		return offlinepush.Truncate(s, keep+len(ellipsis))
-	}
-	return s[:keep] + ellipsis
+	return offlinepush.TruncateWidth(s, limit, width)
 }
 
 // loftKeys are the Data keys the app needs to sync on wake: kept first.

@@ -38,8 +38,8 @@
 //
 // MiPush counts characters: the title must be under 50 and the description
 // under 128, so Send cuts them to 49 and 127 characters with a trailing "…"
-// (offlinepush.Truncate counts bytes, so a character-counting cut is used
-// here). The payload must be under 4 K; Data cannot be cut, so a larger Data
+// (offlinepush.TruncateRunes, which counts characters where Truncate counts
+// bytes). The payload must be under 4 K; Data cannot be cut, so a larger Data
 // is refused as KindPayload with ErrPayloadTooLarge before contacting
 // Xiaomi.
 //

@@ -8,7 +8,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/loftchat/loft/offlinepush"
 )
@@ -70,8 +69,8 @@ func (c *Client) buildForm(n *offlinepush.Notification) (url.Values, error) {
 		body = title
 	}
 	form.Set("pass_through", "0")
-	form.Set("title", cutRunes(title, MaxTitle))
-	form.Set("description", cutRunes(body, MaxDescription))
+	form.Set("title", offlinepush.TruncateRunes(title, MaxTitle))
+	form.Set("description", offlinepush.TruncateRunes(body, MaxDescription))
 	form.Set("notify_type", notifyTypeAll)
 	if id, ok := notifyID(n); ok {
 		form.Set("notify_id", strconv.FormatUint(uint64(id), 10))
@@ -100,23 +99,4 @@ func notifyID(n *offlinepush.Notification) (uint32, bool) {
 	h := fnv.New32a()
 	h.Write([]byte(key))
 	return h.Sum32() & maxNotifyID, true
-}
-
-// cutRunes cuts s to at most n characters, ending it with "…" when it cut
-// anything. MiPush counts title and description in characters, so this is
-// the character-counting counterpart of offlinepush.Truncate.
-func cutRunes(s string, n int) string {
-	if utf8.RuneCountInString(s) <= n {
-		return s
-	}
-	if n < 1 {
-		return ""
-	}
-	i, kept := 0, 0
-	for kept < n-1 {
-		_, size := utf8.DecodeRuneInString(s[i:])
-		i += size
-		kept++
-	}
-	return s[:i] + "…"
 }
