@@ -10,7 +10,8 @@ import "sort"
 
 // TruncateWidth cuts s to at most limit, counting each character as width
 // says, and ends it with "…" (counted the same way) when it cut anything.
-// It returns "" when s does not fit and not even "…" does.
+// It returns "" when s does not fit and not even "…" does. Like Truncate, it
+// never splits a UTF-8 sequence.
 func TruncateWidth(s string, limit int, width func(rune) int) string {
 	total := 0
 	for _, r := range s {
@@ -30,6 +31,9 @@ func TruncateWidth(s string, limit int, width func(rune) int) string {
 			break
 		}
 		used += width(r)
+	}
+	for keep > 0 && s[keep]&0xC0 == 0x80 {
+		keep-- // s is not UTF-8: do not split a broken character either, as Truncate
 	}
 	return s[:keep] + "…"
 }
@@ -64,6 +68,24 @@ func TruncateToFit(s string, fits func(string) bool) (string, bool) {
 		return "", false
 	}
 	return Truncate(s, n-1), true
+}
+
+// FitPreview cuts the body, then the title, each with TruncateToFit to the
+// longest that lets fits hold, and reports whether fits holds in the end;
+// if not, both are "". fits measures the payload that title and body are
+// part of; it is called with them set to each cut tried.
+func FitPreview(title, body *string, fits func() bool) bool {
+	if fits() {
+		return true
+	}
+	for _, s := range []*string{body, title} {
+		cut, ok := TruncateToFit(*s, func(cut string) bool { *s = cut; return fits() })
+		*s = cut
+		if ok {
+			return true
+		}
+	}
+	return false
 }
 
 // ShrinkPair cuts title and body, each with TruncateToFit, so that their

@@ -51,6 +51,7 @@ func TestTruncateWidth(t *testing.T) {
 		{"runes emoji counts one", runes, "🎉🎉🎉", 2, "🎉…"},
 		{"runes limit one", runes, "ab", 1, "…"},
 		{"runes limit zero", runes, "ab", 0, ""},
+		{"broken character not split", runes, "ab\xe6\xa0cd", 4, "ab…"},
 		{"empty", runes, "", 0, ""},
 	}
 	for _, tt := range tests {
@@ -59,7 +60,7 @@ func TestTruncateWidth(t *testing.T) {
 			if got != tt.want {
 				t.Errorf("TruncateWidth(%q, %d) = %q, want %q", tt.in, tt.limit, got, tt.want)
 			}
-			if !utf8.ValidString(got) || (got != tt.in && widthOf(got, tt.width) > tt.limit) {
+			if (utf8.ValidString(tt.in) && !utf8.ValidString(got)) || (got != tt.in && widthOf(got, tt.width) > tt.limit) {
 				t.Errorf("TruncateWidth(%q, %d) = %q: over the limit or not UTF-8", tt.in, tt.limit, got)
 			}
 		})
@@ -161,4 +162,44 @@ func TestShrinkPair(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestFitPreview(t *testing.T) {
+	tests := []struct {
+		name        string
+		title, body string
+		limit       int // bytes of title and body together
+		ok          bool
+		title2      string // want
+		body2       string
+	}{
+		{"fits", "title", "body", 9, true, "title", "body"},
+		{"body first", "title", "a long body", 12, true, "title", "a lo…"},
+		{"then the title", "a long title", "body", 9, true, "a long…", ""},
+		{"title alone fits", "title", "body", 5, true, "title", ""},
+		{"nothing fits", "title", "body", -1, false, "", ""},
+		{"not split", "标题", "内容内容", 12, true, "标题", "内…"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			title, body := tt.title, tt.body
+			calls := 0
+			ok := FitPreview(&title, &body, func() bool { calls++; return len(title)+len(body) <= tt.limit })
+			if ok != tt.ok || title != tt.title2 || body != tt.body2 {
+				t.Errorf("FitPreview = %v, %q, %q; want %v, %q, %q", ok, title, body, tt.ok, tt.title2, tt.body2)
+			}
+			if calls > 2*(bits(len(tt.title))+bits(len(tt.body))+2) {
+				t.Errorf("fits called %d times: not a bisection", calls)
+			}
+		})
+	}
+}
+
+// bits is how many halvings bring n to zero.
+func bits(n int) int {
+	b := 0
+	for ; n > 0; n >>= 1 {
+		b++
+	}
+	return b
 }

@@ -106,45 +106,8 @@ func fit(p map[string]any, al *alert) ([]byte, error) {
 		if al == nil || (al.Title == "" && al.Body == "") {
 			return nil, errDataTooLarge
 		}
-		cut(&al.Title, &al.Body, over)
+		offlinepush.ShrinkPair(&al.Title, &al.Body, over, jsonLen)
 	}
-}
-
-// cut shortens title and body so that their JSON encodings shrink by at
-// least over bytes: the longer one alone while that leaves it at least as
-// long as the other, else both to about half of what is left. It counts
-// encoded bytes, since an escaped character takes up to 6 of them.
-func cut(title, body *string, over int) {
-	long, short := body, title
-	if jsonLen(*title) > jsonLen(*body) {
-		long, short = title, body
-	}
-	jl, js := jsonLen(*long), jsonLen(*short)
-	if jl-over >= js {
-		*long = cutTo(*long, jl-over)
-		return
-	}
-	keep := max(0, jl+js-over)
-	*short = cutTo(*short, keep/2)
-	*long = cutTo(*long, keep-keep/2)
-}
-
-// cutTo returns the longest offlinepush.Truncate of s whose JSON encoding
-// takes at most n bytes.
-func cutTo(s string, n int) string {
-	if jsonLen(s) <= n {
-		return s
-	}
-	lo, hi := 0, len(s)-1 // Truncate(s, 0) is "", the shortest cut there is
-	for lo < hi {
-		mid := (lo + hi + 1) / 2
-		if jsonLen(offlinepush.Truncate(s, mid)) <= n {
-			lo = mid
-		} else {
-			hi = mid - 1
-		}
-	}
-	return offlinepush.Truncate(s, lo)
 }
 
 // jsonLen is the length of s encoded as a JSON string by encode, quotes

@@ -131,49 +131,28 @@ func (c *Client) buildRequest(n *offlinepush.Notification) ([]byte, error) {
 	return b, nil
 }
 
-// fit cuts body, then title, with offlinepush.Truncate until size reports
-// at most limit bytes. A title longer than a quarter of the limit is cut to
-// that first, so that a huge title does not leave no room for the body.
-// Each string is cut to the longest prefix that fits, found by bisection:
-// JSON escaping makes the encoded size of a cut hard to predict.
+// fit cuts body, then title, each to the longest prefix that fits, with
+// offlinepush.FitPreview until size reports at most limit bytes. A title
+// longer than a quarter of the limit is cut to that first, so that a huge
+// title does not leave no room for the body.
 func fit(limit int, title, body *string, size func() (int, error)) error {
-	fits := func() (bool, error) {
+	var sizeErr error // the first error of size: it fails the fit
+	fits := func() bool {
 		n, err := size()
-		return n <= limit, err
+		if err != nil && sizeErr == nil {
+			sizeErr = err
+		}
+		return n <= limit && sizeErr == nil
 	}
-	ok, err := fits()
-	if ok || err != nil {
-		return payloadErr(err)
-	}
-	if len(*title) > limit/4 {
+	if !fits() && sizeErr == nil && len(*title) > limit/4 {
 		*title = offlinepush.Truncate(*title, limit/4)
 	}
-	for _, s := range []*string{body, title} {
-		if ok, err := fits(); ok || err != nil {
-			return payloadErr(err)
-		}
-		full := *s
-		lo, hi := 0, len(full) // the longest cut that fits is in [lo, hi]
-		for lo < hi {
-			mid := (lo + hi + 1) / 2
-			*s = offlinepush.Truncate(full, mid)
-			ok, err := fits()
-			if err != nil {
-				return payloadErr(err)
-			}
-			if ok {
-				lo = mid
-			} else {
-				hi = mid - 1
-			}
-		}
-		*s = offlinepush.Truncate(full, lo)
+	ok := offlinepush.FitPreview(title, body, fits)
+	if sizeErr != nil {
+		return payloadErr(sizeErr)
 	}
-	if ok, err := fits(); !ok || err != nil {
-		if err == nil {
-			err = ErrPayloadTooLarge
-		}
-		return payloadErr(err)
+	if !ok {
+		return payloadErr(ErrPayloadTooLarge)
 	}
 	return nil
 }

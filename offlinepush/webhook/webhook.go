@@ -9,7 +9,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"sort"
 	"strings"
 	"time"
 
@@ -199,34 +198,11 @@ func (c *Client) classify(resp *http.Response, body []byte) error {
 // no more than needed (JSON escaping makes the encoded length differ from
 // the text's, so the cut is searched for).
 func fit(p Payload, limit int) ([]byte, error) {
-	fits := func(p Payload) bool { return len(marshal(p)) <= limit }
-	if fits(p) {
-		return marshal(p), nil
+	fits := func() bool { return len(marshal(p)) <= limit }
+	if !offlinepush.FitPreview(&p.Title, &p.Body, fits) {
+		return nil, errTooLarge
 	}
-	if body, ok := longest(p.Body, func(b string) bool { p.Body = b; return fits(p) }); ok {
-		p.Body = body
-		return marshal(p), nil
-	}
-	p.Body = ""
-	if title, ok := longest(p.Title, func(t string) bool { p.Title = t; return fits(p) }); ok {
-		p.Title = title
-		return marshal(p), nil
-	}
-	return nil, errTooLarge
-}
-
-// longest returns s cut by offlinepush.Truncate to the most bytes for
-// which ok holds, and false if not even the empty string does. The
-// encoded length grows with the cut's, so a binary search finds it.
-func longest(s string, ok func(string) bool) (string, bool) {
-	if ok(s) {
-		return s, true
-	}
-	n := sort.Search(len(s), func(n int) bool { return !ok(offlinepush.Truncate(s, n)) })
-	if n == 0 {
-		return "", false
-	}
-	return offlinepush.Truncate(s, n-1), true
+	return marshal(p), nil
 }
 
 // marshal encodes p; it cannot fail (strings, a string map, numbers).

@@ -12,7 +12,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -202,34 +201,11 @@ var errTooLarge = errors.New("webpush: data does not fit the push size limit")
 // no more than needed (JSON escaping makes the encoded length differ from
 // the text's, so the cut is searched for).
 func fit(m message, limit int) ([]byte, error) {
-	fits := func(m message) bool { return len(marshal(m)) <= limit }
-	if fits(m) {
-		return marshal(m), nil
+	fits := func() bool { return len(marshal(m)) <= limit }
+	if !offlinepush.FitPreview(&m.Title, &m.Body, fits) {
+		return nil, errTooLarge
 	}
-	if body, ok := longest(m.Body, func(b string) bool { m.Body = b; return fits(m) }); ok {
-		m.Body = body
-		return marshal(m), nil
-	}
-	m.Body = ""
-	if title, ok := longest(m.Title, func(t string) bool { m.Title = t; return fits(m) }); ok {
-		m.Title = title
-		return marshal(m), nil
-	}
-	return nil, errTooLarge
-}
-
-// longest returns s cut by offlinepush.Truncate to the most bytes for
-// which ok holds, and false if not even the empty string does. The
-// encoded length grows with the cut's, so a binary search finds it.
-func longest(s string, ok func(string) bool) (string, bool) {
-	if ok(s) {
-		return s, true
-	}
-	n := sort.Search(len(s), func(n int) bool { return !ok(offlinepush.Truncate(s, n)) })
-	if n == 0 {
-		return "", false
-	}
-	return offlinepush.Truncate(s, n-1), true
+	return marshal(m), nil
 }
 
 // marshal encodes the message; it cannot fail (strings, a string map, an
