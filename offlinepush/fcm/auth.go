@@ -78,48 +78,32 @@ func parseServiceAccount(b []byte) (*serviceAccount, *rsa.PrivateKey, error) {
 
 // tokenSource gets OAuth 2.0 access tokens for the service account with
 // the JWT bearer grant of Google's "Using OAuth 2.0 for Server to Server
-// Applications", and caches them. It is safe for concurrent use: one
-// exchange runs at a time and the others wait for its token.
+// Applications"; its AccessToken caches them for every Send. It is safe for
+// concurrent use.
 type tokenSource struct {
+	*offlinepush.AccessToken // of exchange's tokens
+
 	hc    *http.Client
 	url   string
 	email string
 	keyID string
 	key   *rsa.PrivateKey
 	now   func() time.Time
-
-	// sem is held during an exchange; a waiter can give up with its ctx,
-	// which a mutex would not allow.
-	sem chan struct{}
-	tok string    // guarded by sem
-	exp time.Time // guarded by sem: when to stop using tok
 }
 
-// token returns a cached access token, or exchanges a new one when there is
-// none, it is about to expire, or it is rejected, which FCM answered 401
-// to and which must not be used again. Its errors are *offlinepush.Error.
-func (s *tokenSource) token(ctx context.Context, rejected string) (string, error) {
-	select {
-	case s.sem <- struct{}{}:
-	case <-ctx.Done():
-		return "", &offlinepush.Error{Vendor: vendorName, Kind: offlinepush.KindRetry, Err: ctx.Err()}
-	}
-	defer func() { <-s.sem }()
-	if s.tok != "" && s.tok != rejected && s.now().Before(s.exp) {
-		return s.tok, nil
-	}
-	tok, life, err := s.exchange(ctx)
-	if err != nil {
-		return "", err
-	}
-	s.tok, s.exp = tok, s.now().Add(life-tokenMargin)
-	return tok, nil
+func newTokenSource(hc *http.Client, authURL string, sa *serviceAccount, key *rsa.PrivateKey, now func() time.Time) *tokenSource {
+	s := &tokenSource{hc: hc, url: authURL, email: sa.ClientEmail, keyID: sa.PrivateKeyID, key: key, now: now}
+	s.AccessToken = offlinepush.NewAccessToken(vendorName, now, s.exchange)
+	return s
 }
 
-func (s *tokenSource) exchange(ctx context.Context) (string, time.Duration, error) {
+// exchange gets a new access token and the time to stop using it,
+// tokenMargin before Google says it expires. Its errors are
+// *offlinepush.Error.
+func (s *tokenSource) exchange(ctx context.Context) (string, time.Time, error) {
 	assertion, err := s.assertion()
 	if err != nil {
-		return "", 0, &offlinepush.Error{Vendor: vendorName, Kind: offlinepush.KindAuth, Err: err}
+		return "", time.Time{}, &offlinepush.Error{Vendor: vendorName, Kind: offlinepush.KindAuth, Err: err}
 	}
 	form := url.Values{
 		"grant_type": {"urn:ietf:params:oauth:grant-type:jwt-bearer"},
@@ -127,17 +111,17 @@ func (s *tokenSource) exchange(ctx context.Context) (string, time.Duration, erro
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.url, strings.NewReader(form.Encode()))
 	if err != nil {
-		return "", 0, &offlinepush.Error{Vendor: vendorName, Kind: offlinepush.KindAuth, Err: err}
+		return "", time.Time{}, &offlinepush.Error{Vendor: vendorName, Kind: offlinepush.KindAuth, Err: err}
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	resp, err := s.hc.Do(req)
 	if err != nil {
-		return "", 0, &offlinepush.Error{Vendor: vendorName, Kind: offlinepush.KindRetry, Err: fmt.Errorf("token exchange: %w", err)}
+		return "", time.Time{}, &offlinepush.Error{Vendor: vendorName, Kind: offlinepush.KindRetry, Err: fmt.Errorf("token exchange: %w", err)}
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 	if err != nil {
-		return "", 0, &offlinepush.Error{Vendor: vendorName, Kind: offlinepush.KindRetry, Err: fmt.Errorf("token exchange: %w", err)}
+		return "", time.Time{}, &offlinepush.Error{Vendor: vendorName, Kind: offlinepush.KindRetry, Err: fmt.Errorf("token exchange: %w", err)}
 	}
 	var r struct {
 		AccessToken string `json:"access_token"`
@@ -151,7 +135,7 @@ func (s *tokenSource) exchange(ctx context.Context) (string, time.Duration, erro
 		if life <= tokenMargin {
 			life = 2 * tokenMargin // use it for a minute, not for nothing
 		}
-		return r.AccessToken, life, nil
+		return r.AccessToken, s.now().Add(life - tokenMargin), nil
 	}
 	e := &offlinepush.Error{
 		Vendor: vendorName, Kind: offlinepush.KindRetry, Status: resp.StatusCode, Code: r.Error,
@@ -164,7 +148,7 @@ func (s *tokenSource) exchange(ctx context.Context) (string, time.Duration, erro
 	if s := resp.StatusCode; s == http.StatusBadRequest || s == http.StatusUnauthorized || s == http.StatusForbidden {
 		e.Kind = offlinepush.KindAuth
 	}
-	return "", 0, e
+	return "", time.Time{}, e
 }
 
 // assertion is the RS256 JWT that the service account signs to ask for an

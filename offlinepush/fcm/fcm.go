@@ -110,12 +110,9 @@ func New(cfg Config) (*Client, error) {
 		return nil, fmt.Errorf("fcm: %w", err)
 	}
 	return &Client{
-		msg: msg,
-		now: cfg.Now,
-		tokens: &tokenSource{
-			hc: cfg.HTTPClient, url: cfg.AuthURL, email: sa.ClientEmail, keyID: sa.PrivateKeyID,
-			key: key, now: cfg.Now, sem: make(chan struct{}, 1),
-		},
+		msg:    msg,
+		now:    cfg.Now,
+		tokens: newTokenSource(cfg.HTTPClient, cfg.AuthURL, sa, key, cfg.Now),
 	}, nil
 }
 
@@ -134,13 +131,14 @@ func (c *Client) Send(ctx context.Context, n *offlinepush.Notification) error {
 	if err != nil {
 		return &offlinepush.Error{Vendor: vendorName, Kind: offlinepush.KindPayload, Err: err}
 	}
-	tok, err := c.tokens.token(ctx, "")
+	tok, err := c.tokens.Get(ctx)
 	if err != nil {
 		return err
 	}
 	a, err := c.send(ctx, m, tok)
 	if expiredToken(a, err) {
-		if tok, err = c.tokens.token(ctx, tok); err != nil {
+		c.tokens.Invalidate(tok)
+		if tok, err = c.tokens.Get(ctx); err != nil {
 			return err
 		}
 		a, err = c.send(ctx, m, tok)

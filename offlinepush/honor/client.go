@@ -62,7 +62,7 @@ type Config struct {
 type Client struct {
 	cfg     Config
 	sendURL string
-	tokens  *tokenSource
+	tokens  *offlinepush.AccessToken
 }
 
 var _ offlinepush.Vendor = (*Client)(nil)
@@ -99,7 +99,7 @@ func New(cfg Config) (*Client, error) {
 		cfg:     cfg,
 		sendURL: strings.TrimSuffix(cfg.BaseURL, "/") + "/api/v1/" + url.PathEscape(cfg.AppID) + "/sendMessage",
 	}
-	c.tokens = newTokenSource(&c.cfg)
+	c.tokens = offlinepush.NewAccessToken(name, cfg.Now, c.fetchToken)
 	return c, nil
 }
 
@@ -114,7 +114,7 @@ func (c *Client) Send(ctx context.Context, n *offlinepush.Notification) error {
 	if err != nil {
 		return err
 	}
-	tok, err := c.tokens.get(ctx, "")
+	tok, err := c.tokens.Get(ctx)
 	if err != nil {
 		return err
 	}
@@ -122,7 +122,8 @@ func (c *Client) Send(ctx context.Context, n *offlinepush.Notification) error {
 	if !refresh {
 		return err
 	}
-	if tok, err = c.tokens.get(ctx, tok); err != nil {
+	c.tokens.Invalidate(tok)
+	if tok, err = c.tokens.Get(ctx); err != nil {
 		return err
 	}
 	_, err = c.post(ctx, tok, body, n.Token)

@@ -59,7 +59,7 @@ type Config struct {
 type Client struct {
 	cfg     Config
 	sendURL string
-	tokens  *tokenSource
+	tokens  *offlinepush.AccessToken
 }
 
 var _ offlinepush.Vendor = (*Client)(nil)
@@ -94,7 +94,7 @@ func New(cfg Config) (*Client, error) {
 		cfg:     cfg,
 		sendURL: strings.TrimSuffix(cfg.BaseURL, "/") + "/v1/" + url.PathEscape(cfg.AppID) + "/messages:send",
 	}
-	c.tokens = newTokenSource(&c.cfg)
+	c.tokens = offlinepush.NewAccessToken(name, cfg.Now, c.fetchToken)
 	return c, nil
 }
 
@@ -109,7 +109,7 @@ func (c *Client) Send(ctx context.Context, n *offlinepush.Notification) error {
 	if err != nil {
 		return err
 	}
-	tok, err := c.tokens.get(ctx, "")
+	tok, err := c.tokens.Get(ctx)
 	if err != nil {
 		return err
 	}
@@ -117,7 +117,8 @@ func (c *Client) Send(ctx context.Context, n *offlinepush.Notification) error {
 	if !refresh {
 		return err
 	}
-	if tok, err = c.tokens.get(ctx, tok); err != nil {
+	c.tokens.Invalidate(tok)
+	if tok, err = c.tokens.Get(ctx); err != nil {
 		return err
 	}
 	_, err = c.post(ctx, tok, body, n.Token)

@@ -74,7 +74,7 @@ type Client struct {
 	cfg     Config
 	sendURL string
 	authURL string
-	tokens  *tokenSource
+	tokens  *offlinepush.AccessToken
 }
 
 var _ offlinepush.Vendor = (*Client)(nil)
@@ -110,7 +110,7 @@ func New(cfg Config) (*Client, error) {
 		cfg.Now = time.Now
 	}
 	c := &Client{cfg: cfg, sendURL: cfg.BaseURL + unicastPath, authURL: cfg.AuthURL}
-	c.tokens = newTokenSource(cfg.Now, c.fetchToken)
+	c.tokens = offlinepush.NewAccessToken(vendorName, cfg.Now, c.fetchToken)
 	return c, nil
 }
 
@@ -130,7 +130,7 @@ func (c *Client) Send(ctx context.Context, n *offlinepush.Notification) error {
 	if err != nil {
 		return &offlinepush.Error{Vendor: vendorName, Kind: offlinepush.KindPayload, Err: err}
 	}
-	token, err := c.tokens.get(ctx)
+	token, err := c.tokens.Get(ctx)
 	if err != nil {
 		return err
 	}
@@ -140,8 +140,8 @@ func (c *Client) Send(ctx context.Context, n *offlinepush.Notification) error {
 	}
 	// OPPO no longer takes the cached token (revoked, or expired early):
 	// one new token and one more try; this is auth, not a retry.
-	c.tokens.invalidate(token)
-	if token, err = c.tokens.get(ctx); err != nil {
+	c.tokens.Invalidate(token)
+	if token, err = c.tokens.Get(ctx); err != nil {
 		return err
 	}
 	err = c.unicast(ctx, token, string(message))

@@ -77,7 +77,7 @@ type Client struct {
 	cfg     Config
 	sendURL string
 	authURL string
-	tokens  *tokenSource
+	tokens  *offlinepush.AccessToken
 }
 
 var _ offlinepush.Vendor = (*Client)(nil)
@@ -118,7 +118,7 @@ func New(cfg Config) (*Client, error) {
 		cfg.Now = time.Now
 	}
 	c := &Client{cfg: cfg, sendURL: cfg.BaseURL + sendPath, authURL: cfg.AuthURL}
-	c.tokens = newTokenSource(cfg.Now, c.fetchToken)
+	c.tokens = offlinepush.NewAccessToken(vendorName, cfg.Now, c.fetchToken)
 	return c, nil
 }
 
@@ -135,7 +135,7 @@ func (c *Client) Send(ctx context.Context, n *offlinepush.Notification) error {
 		return &offlinepush.Error{Vendor: vendorName, Kind: offlinepush.KindTokenInvalid, Code: "empty_token"}
 	}
 	req := c.request(n)
-	token, err := c.tokens.get(ctx)
+	token, err := c.tokens.Get(ctx)
 	if err != nil {
 		return err
 	}
@@ -145,8 +145,8 @@ func (c *Client) Send(ctx context.Context, n *offlinepush.Notification) error {
 	}
 	// vivo no longer takes the cached token: one new token and one more
 	// try; this is auth, not a retry of the push.
-	c.tokens.invalidate(token)
-	if token, err = c.tokens.get(ctx); err != nil {
+	c.tokens.Invalidate(token)
+	if token, err = c.tokens.Get(ctx); err != nil {
 		return err
 	}
 	err = c.send(ctx, token, req)
