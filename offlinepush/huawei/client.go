@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -149,14 +148,9 @@ func (c *Client) post(ctx context.Context, tok string, body []byte, token string
 	}
 	req.Header.Set("Content-Type", "application/json;charset=UTF-8")
 	req.Header.Set("Authorization", "Bearer "+tok)
-	resp, err := c.cfg.HTTPClient.Do(req)
+	resp, raw, err := offlinepush.Do(c.cfg.HTTPClient, req, name, maxReply)
 	if err != nil {
-		return false, &offlinepush.Error{Vendor: name, Kind: offlinepush.KindRetry, Err: err}
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxReply))
-	if err != nil {
-		return false, &offlinepush.Error{Vendor: name, Kind: offlinepush.KindRetry, Status: resp.StatusCode, Err: err}
+		return false, err
 	}
 	var r sendReply
 	_ = json.Unmarshal(raw, &r) // a non-JSON answer is judged by its status
@@ -198,21 +192,17 @@ func (c *Client) classify(resp *http.Response, r *sendReply, token string) (refr
 			return false, e
 		}
 	}
-	switch {
-	case status == http.StatusUnauthorized:
+	if status == http.StatusUnauthorized {
 		e.Kind = offlinepush.KindAuth
 		return true, e
-	case status == http.StatusTooManyRequests || status >= 500:
-		// 503 is Push Kit's flow control; 500 and 502 are transient.
-		e.Kind = offlinepush.KindRetry
+	}
+	// By the status alone: 429 and 5xx are transient (503 is Push Kit's
+	// flow control); 403, and 404 for a wrong app ID in the URL, are
+	// configuration; an unlisted code or a 400 without one refuses this
+	// push, sending it again would not help.
+	e.Kind = offlinepush.StatusKind(status)
+	if e.Kind == offlinepush.KindRetry {
 		e.RetryAfter = offlinepush.ParseRetryAfter(resp.Header.Get("Retry-After"), c.cfg.Now())
-	case status == http.StatusForbidden || status == http.StatusNotFound:
-		// 404 means the app ID in the URL is wrong.
-		e.Kind = offlinepush.KindAuth
-	default:
-		// An unlisted code or a 400 without one: this push was refused,
-		// sending it again would not help.
-		e.Kind = offlinepush.KindPayload
 	}
 	if e.Err == nil {
 		e.Err = fmt.Errorf("huawei: send answered %s", resp.Status)

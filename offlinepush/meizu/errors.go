@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
 	"net/http"
 	"net/url"
 	"slices"
@@ -110,22 +109,17 @@ func (c *Client) post(ctx context.Context, u string, params map[string]string) e
 		return &offlinepush.Error{Vendor: vendorName, Kind: offlinepush.KindAuth, Err: err}
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded;charset=UTF-8")
-	resp, err := c.cfg.HTTPClient.Do(req)
+	resp, body, err := offlinepush.Do(c.cfg.HTTPClient, req, vendorName, maxAnswer)
 	if err != nil {
-		return &offlinepush.Error{Vendor: vendorName, Kind: offlinepush.KindRetry, Err: err}
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswer))
-	if err != nil {
-		return &offlinepush.Error{Vendor: vendorName, Kind: offlinepush.KindRetry, Status: resp.StatusCode, Err: err}
+		return err
 	}
 	if resp.StatusCode/100 != 2 {
-		return c.statusError(resp, body)
+		return offlinepush.StatusError(vendorName, resp, body, c.cfg.Now())
 	}
 	var a answer
 	if err := json.Unmarshal(body, &a); err != nil || a.code() == "" {
 		if err == nil {
-			err = errors.New("meizu: answer without code: " + snippet(body))
+			err = errors.New("meizu: answer without code: " + offlinepush.Snippet(body))
 		}
 		return &offlinepush.Error{Vendor: vendorName, Kind: offlinepush.KindRetry, Code: "malformed_answer", Err: err}
 	}
@@ -140,28 +134,4 @@ func (c *Client) post(ctx context.Context, u string, params map[string]string) e
 		return pushIDError(code)
 	}
 	return nil
-}
-
-// statusError maps a non-2xx HTTP answer.
-func (c *Client) statusError(resp *http.Response, body []byte) *offlinepush.Error {
-	e := &offlinepush.Error{Vendor: vendorName, Status: resp.StatusCode, Err: errors.New(snippet(body))}
-	switch s := resp.StatusCode; {
-	case s == http.StatusTooManyRequests || s >= 500:
-		e.Kind = offlinepush.KindRetry
-		e.RetryAfter = offlinepush.ParseRetryAfter(resp.Header.Get("Retry-After"), c.cfg.Now())
-	case s == http.StatusUnauthorized || s == http.StatusForbidden || s == http.StatusNotFound:
-		e.Kind = offlinepush.KindAuth // wrong credentials or a wrong BaseURL
-	default:
-		e.Kind = offlinepush.KindPayload
-	}
-	return e
-}
-
-// snippet is the start of an answer, for error messages.
-func snippet(body []byte) string {
-	const n = 200
-	if len(body) > n {
-		return offlinepush.Truncate(string(body), n)
-	}
-	return string(body)
 }

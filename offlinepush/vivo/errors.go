@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -73,7 +72,7 @@ func invalidToken(err error) *offlinepush.Error {
 // truncated body, most likely transient.
 func malformed(body []byte, err error) *offlinepush.Error {
 	if err == nil {
-		err = errors.New("vivo: answer without result or token: " + snippet(body))
+		err = errors.New("vivo: answer without result or token: " + offlinepush.Snippet(body))
 	}
 	return &offlinepush.Error{Vendor: vendorName, Kind: offlinepush.KindRetry, Code: "malformed_answer", Err: err}
 }
@@ -93,41 +92,12 @@ func (c *Client) post(ctx context.Context, u string, v any, token string) ([]byt
 	if token != "" {
 		req.Header["authToken"] = []string{token} // vivo's spelling, not canonicalized
 	}
-	resp, err := c.cfg.HTTPClient.Do(req)
+	resp, body, err := offlinepush.Do(c.cfg.HTTPClient, req, vendorName, maxAnswer)
 	if err != nil {
-		return nil, &offlinepush.Error{Vendor: vendorName, Kind: offlinepush.KindRetry, Err: err}
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswer))
-	if err != nil {
-		return nil, &offlinepush.Error{Vendor: vendorName, Kind: offlinepush.KindRetry, Status: resp.StatusCode, Err: err}
+		return nil, err
 	}
 	if resp.StatusCode/100 != 2 {
-		return nil, c.statusError(resp, body)
+		return nil, offlinepush.StatusError(vendorName, resp, body, c.cfg.Now())
 	}
 	return body, nil
-}
-
-// statusError maps a non-2xx HTTP answer.
-func (c *Client) statusError(resp *http.Response, body []byte) *offlinepush.Error {
-	e := &offlinepush.Error{Vendor: vendorName, Status: resp.StatusCode, Err: errors.New(snippet(body))}
-	switch s := resp.StatusCode; {
-	case s == http.StatusTooManyRequests || s >= 500:
-		e.Kind = offlinepush.KindRetry
-		e.RetryAfter = offlinepush.ParseRetryAfter(resp.Header.Get("Retry-After"), c.cfg.Now())
-	case s == http.StatusUnauthorized || s == http.StatusForbidden || s == http.StatusNotFound:
-		e.Kind = offlinepush.KindAuth // wrong credentials or a wrong BaseURL
-	default:
-		e.Kind = offlinepush.KindPayload
-	}
-	return e
-}
-
-// snippet is the start of an answer, for error messages.
-func snippet(body []byte) string {
-	const n = 200
-	if len(body) > n {
-		return offlinepush.Truncate(string(body), n)
-	}
-	return string(body)
 }

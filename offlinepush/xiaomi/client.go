@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"slices"
@@ -101,14 +100,9 @@ func (c *Client) Send(ctx context.Context, n *offlinepush.Notification) error {
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded;charset=UTF-8")
 	req.Header.Set("Authorization", "key="+c.cfg.AppSecret)
-	resp, err := c.cfg.HTTPClient.Do(req)
+	resp, raw, err := offlinepush.Do(c.cfg.HTTPClient, req, name, maxReply)
 	if err != nil {
-		return &offlinepush.Error{Vendor: name, Kind: offlinepush.KindRetry, Err: err}
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxReply))
-	if err != nil {
-		return &offlinepush.Error{Vendor: name, Kind: offlinepush.KindRetry, Status: resp.StatusCode, Err: err}
+		return err
 	}
 	var r reply
 	jsonErr := json.Unmarshal(raw, &r)
