@@ -244,15 +244,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		se := *e
 		se.opt.Prefix = e.opt.Prefix + s.name + "-"
 		var srv *loftProcess
-		if o.Server != "" && s.name != "ceiling" {
+		if o.Server != "" && !ownServer(s.name) {
 			var err error
-			if srv, err = startLoft(o.Server, strings.Fields(o.ServerFlags)); err != nil {
-				return err
-			}
-			se.dial = &dialer{url: srv.url, sources: o.Sources}
-			se.server = &proc{pid: srv.cmd.Process.Pid}
-			if se.secret, err = srv.secret(); err != nil {
-				srv.stop()
+			if srv, err = se.startServer(); err != nil {
 				return err
 			}
 		}
@@ -284,6 +278,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	return nil
 }
+
+// ownServer reports whether scenario name starts what it measures itself
+// with --server: ceiling its relay.
+func ownServer(name string) bool { return name == "ceiling" }
 
 func indexScenario(name string) int {
 	for i, s := range scenarios {

@@ -80,6 +80,24 @@ func startLoft(path string, extra []string) (*loftProcess, error) {
 	return p, nil
 }
 
+// startServer starts the --server binary afresh with --server-flags and
+// extra, and points e at it: its URL, pid and secret. The caller stops it.
+func (e *env) startServer(extra ...string) (*loftProcess, error) {
+	srv, err := startLoft(e.opt.Server, append(strings.Fields(e.opt.ServerFlags), extra...))
+	if err != nil {
+		return nil, err
+	}
+	secret, err := srv.secret()
+	if err != nil {
+		srv.stop()
+		return nil, err
+	}
+	e.dial = &dialer{url: srv.url, sources: e.opt.Sources}
+	e.server = &proc{pid: srv.cmd.Process.Pid}
+	e.secret = secret
+	return srv, nil
+}
+
 func (p *loftProcess) secret() ([]byte, error) {
 	data, err := os.ReadFile(filepath.Join(p.dir, "jwt-secret"))
 	return []byte(strings.TrimSpace(string(data))), err
