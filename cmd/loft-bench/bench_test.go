@@ -4,17 +4,23 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/loftchat/loft/chat"
 	"github.com/loftchat/loft/history"
+	"github.com/loftchat/loft/offlinepush"
+	"github.com/loftchat/loft/offlinepush/webhook"
 )
 
 const testSecret = "loft-bench-test-secret-0123456789abcdef"
@@ -64,8 +70,15 @@ type jsonResult struct {
 // its JSON results by scenario.
 func runTool(t *testing.T, url string, args ...string) map[string]jsonResult {
 	t.Helper()
+	return runArgs(t, append([]string{"--url", url, "--secret", testSecret, "--server-pid", strconv.Itoa(os.Getpid())}, args...))
+}
+
+// runArgs runs loft-bench with args and --json --quiet and returns its
+// results by scenario.
+func runArgs(t *testing.T, args []string) map[string]jsonResult {
+	t.Helper()
 	var out, errOut bytes.Buffer
-	all := append([]string{"--url", url, "--secret", testSecret, "--server-pid", strconv.Itoa(os.Getpid()), "--json", "--quiet"}, args...)
+	all := append([]string{"--json", "--quiet"}, args...)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	if err := run(ctx, all, &out, &errOut); err != nil {
@@ -253,5 +266,122 @@ func TestMain(m *testing.M) {
 		main()
 		return
 	}
-	os.Exit(m.Run())
+	code := m.Run()
+	if loftDir != "" {
+		os.RemoveAll(loftDir)
+	}
+	os.Exit(code)
+}
+
+var (
+	loftOnce sync.Once
+	loftDir  string // removed by TestMain
+	loftPath string
+	loftErr  error
+)
+
+// loftBinary builds the server, ../loft, on first use and returns its path.
+func loftBinary(tb testing.TB) string {
+	tb.Helper()
+	loftOnce.Do(func() {
+		if loftDir, loftErr = os.MkdirTemp("", "loft-bench-bin-"); loftErr != nil {
+			return
+		}
+		loftPath = filepath.Join(loftDir, "loft")
+		if out, err := exec.Command("go", "build", "-o", loftPath, "../loft").CombinedOutput(); err != nil {
+			loftErr = fmt.Errorf("go build ../loft: %v\n%s", err, out)
+		}
+	})
+	if loftErr != nil {
+		tb.Fatal(loftErr)
+	}
+	return loftPath
+}
+
+// The push scenario against the real server binary: in the fast phases
+// every acked message is pushed exactly once (the tool checks each
+// recipient's count), and a slow vendor leaves pushes queued while the
+// messages are acked.
+func TestPush(t *testing.T) {
+	res := runArgs(t, []string{"--server", loftBinary(t), "--recipients", "5", "--senders", "2", "--window", "4",
+		"--duration", "1s", "--rate", "200", "--vendor-delay", "200ms", "push"})
+	m := res["push"].Metrics
+	for _, ph := range []string{"fast", "rate_fast", "rate_slow"} {
+		sent, acked, pushes := m[ph+"_sent"], m[ph+"_acked"], m[ph+"_pushes"]
+		if sent == 0 || acked != sent {
+			t.Errorf("%s: sent %v, acked %v; want equal and nonzero", ph, sent, acked)
+		}
+		if ph != "rate_slow" && pushes != acked {
+			t.Errorf("%s: %v pushes for %v acked messages", ph, pushes, acked)
+		}
+		p50, p99 := m[ph+"_send_to_ack_p50"], m[ph+"_send_to_ack_p99"]
+		if p50 <= 0 || p99 < p50 || m[ph+"_acked_per_s"] <= 0 || m[ph+"_server_cpu"] <= 0 {
+			t.Errorf("%s: send-to-ack p50 %v p99 %v, acked/s %v, server cpu %v", ph, p50, p99, m[ph+"_acked_per_s"], m[ph+"_server_cpu"])
+		}
+	}
+	for _, ph := range []string{"fast", "rate_fast"} {
+		if m[ph+"_pushes_per_s"] <= 0 || m[ph+"_pushes_end_to_end_per_s"] <= 0 || m[ph+"_send_to_push_p50"] <= 0 {
+			t.Errorf("%s: pushes/s %v, end to end %v, send-to-push p50 %v", ph, m[ph+"_pushes_per_s"], m[ph+"_pushes_end_to_end_per_s"], m[ph+"_send_to_push_p50"])
+		}
+	}
+	// 2 senders at 200 msg/s in all for 1 s, after a 250 ms warmup.
+	if got := m["rate_fast_acked_per_s"]; got < 100 || got > 300 {
+		t.Errorf("rate_fast ran at %v msg/s, want about 200", got)
+	}
+	// 16 pushes in flight at 200 ms each: at most 80 pushes/s.
+	if got := m["rate_slow_pushes_per_s"]; got > 100 || m["rate_slow_push_backlog"] <= 0 {
+		t.Errorf("rate_slow: %v pushes/s and a backlog of %v; want at most 80/s and pushes left queued", got, m["rate_slow_push_backlog"])
+	}
+	if m["slow_to_fast_ack_p50_ratio"] <= 0 || m["slow_to_fast_ack_p99_ratio"] <= 0 {
+		t.Errorf("no slow-to-fast ratios: %v", m)
+	}
+}
+
+// The fake vendor reads what the real webhook vendor posts: the token, a
+// probe by its sender, the send time in the body, and the signature.
+func TestFakeVendor(t *testing.T) {
+	const secret = "fake-vendor-secret-0123"
+	v, err := startFakeVendor("127.0.0.1:0", secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer v.close()
+	client := func(secret string) *webhook.Client {
+		c, err := webhook.New(webhook.Config{URL: v.url, Secret: secret})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	good, bad := client(secret), client("another-secret-0123456")
+	send := func(c *webhook.Client, token, from, body string) error {
+		return c.Send(context.Background(), &offlinepush.Notification{Token: token, Title: from, Body: body,
+			Data: map[string]string{"conv": "d:a:b", "from": from, "msg_id": "1", "seq": "1", "type": "message"}})
+	}
+	v.window(0, 1<<62)
+	ts := strconv.FormatInt(since(), 10)
+	for _, p := range []struct{ token, from, body string }{
+		{"tok-a", "x-s0", ts}, {"tok-a", "x-s1", ts}, {"tok-b", "x-probe", "probe"}, {"tok-c", "x-s0", "[message]"},
+	} {
+		if err := send(good, p.token, p.from, p.body); err != nil {
+			t.Fatalf("push %+v: %v", p, err)
+		}
+	}
+	if err := send(bad, "tok-a", "x-s0", ts); offlinepush.KindOf(err) != offlinepush.KindAuth {
+		t.Errorf("a push signed with another secret: %v, want a refusal", err)
+	}
+	tokens := []string{"tok-a", "tok-b", "tok-c"}
+	if got := v.counts(tokens); !slices.Equal(got, []int{2, 0, 1}) {
+		t.Errorf("counts %v, want [2 0 1]", got)
+	}
+	if got := v.unprobed(tokens); !slices.Equal(got, []int{0, 2}) {
+		t.Errorf("unprobed %v, want [0 2]", got)
+	}
+	if v.bench.Load() != 3 || v.refused.Load() != 1 || v.latency().TotalCount() != 2 {
+		t.Errorf("bench %d, refused %d, latencies %d; want 3, 1, 2", v.bench.Load(), v.refused.Load(), v.latency().TotalCount())
+	}
+	body := pushBody(nil, 42, 128)
+	if len(body) != 128 || !json.Valid(body) || !bytes.HasPrefix(body, []byte(`{"text":"42",`)) {
+		t.Errorf("push body is %d bytes: %s", len(body), body)
+	}
 }

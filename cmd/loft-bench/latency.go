@@ -1,9 +1,13 @@
 package main
 
-import "context"
+import (
+	"cmp"
+	"context"
+)
 
-// runLatency sends --rate messages per second over --pairs senders for
-// --duration and reports latency from each message's intended send time.
+// runLatency sends --rate messages per second (default 5,000) over --pairs
+// senders for --duration and reports latency from each message's intended
+// send time.
 func runLatency(ctx context.Context, e *env) (*result, error) {
-	return newPairsLoad(e, e.opt.Rate).run(ctx)
+	return newPairsLoad(e, cmp.Or(e.opt.Rate, 5000)).run(ctx)
 }

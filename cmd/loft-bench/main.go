@@ -4,7 +4,7 @@
 //	loft-bench [flags] SCENARIO [SCENARIO...]
 //	loft-bench relay --listen ADDR    run the ceiling relay on its own
 //
-// Scenarios: idle, direct, latency, reconnect, ceiling, group, catchup (see
+// Scenarios: idle, direct, latency, reconnect, ceiling, group, catchup, push (see
 // --help). Each lives in its own file and is listed in scenarios below;
 // adding one is a file and a line.
 package main
@@ -41,6 +41,7 @@ var scenarios = []scenario{
 	{"ceiling", "the direct load against a bare coder/websocket relay (no auth, no storage) started by the tool", runCeiling},
 	{"group", "--senders of a --members group (one live device each) keep --window sends in flight to it: deliveries/s", runGroup},
 	{"catchup", "a device that missed --catchup-missed messages across --convs conversations syncs from 0: time to sync, over --rounds", runCatchup},
+	{"push", "--senders message --recipients that are offline with push tokens, through the queue to the tool's fake vendor: pushes/s, and send-to-ack latency with a fast and a --vendor-delay slow vendor", runPush},
 }
 
 // options are the tool's flags.
@@ -73,6 +74,13 @@ type options struct {
 	Convs         int
 	CatchupMissed int
 	Rounds        int
+
+	// push
+	Recipients  int
+	PushListen  string
+	PushSecret  string
+	PushGrace   time.Duration
+	VendorDelay time.Duration
 }
 
 func (o *options) flags(fs *flag.FlagSet) {
@@ -84,19 +92,24 @@ func (o *options) flags(fs *flag.FlagSet) {
 	fs.BoolVar(&o.Quiet, "quiet", false, "no live progress line")
 	fs.IntVar(&o.Sources, "sources", 16, "loopback source addresses to spread connections over (127.0.0.1-N)")
 	fs.IntVar(&o.Pairs, "pairs", 100, "direct, latency, ceiling: sender/receiver pairs")
-	fs.IntVar(&o.Window, "window", 16, "direct, ceiling, group, catchup: sends in flight per sender")
+	fs.IntVar(&o.Window, "window", 16, "direct, ceiling, group, catchup, push: sends in flight per sender")
 	fs.IntVar(&o.Payload, "payload", 128, "message body size in bytes")
-	fs.DurationVar(&o.Duration, "duration", 10*time.Second, "direct, latency, ceiling, group: how long to measure")
-	fs.IntVar(&o.Rate, "rate", 5000, "latency: messages per second, over all senders")
+	fs.DurationVar(&o.Duration, "duration", 10*time.Second, "direct, latency, ceiling, group, push: how long to measure (push: each phase)")
+	fs.IntVar(&o.Rate, "rate", 0, "latency, push (its fixed-rate phases): messages per second, over all senders (default: latency 5000, push 1000)")
 	fs.IntVar(&o.Conns, "conns", 15000, "idle: connections to open")
 	fs.IntVar(&o.Concurrency, "concurrency", 64, "idle, reconnect, group, catchup: connections opened in parallel")
 	fs.IntVar(&o.Users, "users", 10000, "reconnect: devices (one per user) that reconnect at once")
 	fs.IntVar(&o.Missed, "missed", 100, "reconnect: messages each device missed")
 	fs.IntVar(&o.Members, "members", 500, "group: members, one live device each (over the server's --group-fanout, 500 by default, the group is read fan-out: raise that flag to at least this)")
-	fs.IntVar(&o.Senders, "senders", 10, "group: members that send")
+	fs.IntVar(&o.Senders, "senders", 10, "group: members that send; push: online users that send")
 	fs.IntVar(&o.Convs, "convs", 100, "catchup: conversations (peers) the missed messages come from")
 	fs.IntVar(&o.CatchupMissed, "catchup-missed", 10000, "catchup: messages the device missed, over all conversations")
 	fs.IntVar(&o.Rounds, "rounds", 5, "catchup: times to catch up, each with a fresh user")
+	fs.IntVar(&o.Recipients, "recipients", 100, "push: offline users the messages go to, each with one device's push token")
+	fs.StringVar(&o.PushListen, "push-listen", "127.0.0.1:0", "push: address of the tool's fake push vendor (port 0: a free one); with --url, the server must have a webhook vendor posting to http://ADDR/push with --push-secret, and --push-when all_offline")
+	fs.StringVar(&o.PushSecret, "push-secret", "loft-bench-webhook-secret", "push: the webhook secret (16 bytes or more) the fake vendor checks signatures with")
+	fs.DurationVar(&o.PushGrace, "push-grace", 10*time.Millisecond, "push: the --server's --push-grace; with --url, the server's own, which the tool waits out before it calls a recipient unpushable")
+	fs.DurationVar(&o.VendorDelay, "vendor-delay", 2*time.Second, "push: how long the fake vendor takes to answer each push in the slow-vendor phase")
 	fs.DurationVar(&o.Settle, "settle", 3*time.Second, "idle: wait before reading the server's memory; catchup: wait between the fill and the sync")
 	fs.BoolVar(&o.Cork, "cork", false, "senders write each burst of due sends with one syscall instead of one per frame")
 	fs.StringVar(&o.Server, "server", "", "start this Loft binary afresh (empty data dir) for each scenario instead of using --url")
@@ -280,8 +293,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 }
 
 // ownServer reports whether scenario name starts what it measures itself
-// with --server: ceiling its relay.
-func ownServer(name string) bool { return name == "ceiling" }
+// with --server: ceiling its relay, push a server per phase with flags of
+// its own.
+func ownServer(name string) bool { return name == "ceiling" || name == "push" }
 
 func indexScenario(name string) int {
 	for i, s := range scenarios {
