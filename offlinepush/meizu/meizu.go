@@ -1,6 +1,7 @@
 package meizu
 
 import (
+	"cmp"
 	"context"
 	"crypto/md5"
 	"encoding/hex"
@@ -105,7 +106,7 @@ func (c *Client) Send(ctx context.Context, n *offlinepush.Notification) error {
 	var message any
 	if n.Silent || (n.Title == "" && n.Body == "") {
 		endpoint = c.passThroughURL
-		message = passThrough{Content: fitData(n.Data, maxPassThrough, "{}"), PushTimeInfo: pushTime(n.TTL)}
+		message = passThrough{Content: cmp.Or(offlinepush.FitDataJSON(n.Data, maxPassThrough), "{}"), PushTimeInfo: pushTime(n.TTL)}
 	} else {
 		endpoint, message = c.notifyURL, c.notification(n)
 	}
@@ -169,7 +170,7 @@ func (c *Client) notification(n *offlinepush.Notification) notification {
 	m.NoticeBarInfo.Title = cut(title, maxTitle)
 	m.NoticeBarInfo.Content = cut(body, maxContent)
 	m.ClickTypeInfo.ClickType = 0 // open the app
-	if p := fitData(n.Data, maxParameters, ""); p != "" {
+	if p := offlinepush.FitDataJSON(n.Data, maxParameters); p != "" {
 		m.ClickTypeInfo.Parameters = json.RawMessage(p)
 	}
 	m.PushTimeInfo = pushTime(n.TTL)

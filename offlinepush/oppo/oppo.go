@@ -189,7 +189,7 @@ func (c *Client) message(n *offlinepush.Notification) unicastMessage {
 			Title:            cut(title, maxTitle),
 			Content:          cut(body, maxContent),
 			ClickActionType:  0, // open the app
-			ActionParameters: fitData(n.Data, maxParameters),
+			ActionParameters: offlinepush.FitDataJSON(n.Data, maxParameters),
 			OffLine:          true,
 			ChannelID:        c.cfg.ChannelID,
 			Category:         c.cfg.Category,
