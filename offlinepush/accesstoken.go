@@ -77,6 +77,28 @@ func (a *AccessToken) Invalidate(token string) {
 	}
 }
 
+// Use calls send with a good token and, if send reports that the vendor
+// refused the token (revoked, or expired early), invalidates it and calls
+// send once more with a new one: that renews authentication, it does not
+// retry the push. It returns the last error of send, or of Get: a vendor
+// that refuses a new token too should have said so with a KindAuth error.
+func (a *AccessToken) Use(ctx context.Context, send func(token string) (refused bool, err error)) error {
+	token, err := a.Get(ctx)
+	if err != nil {
+		return err
+	}
+	refused, err := send(token)
+	if !refused {
+		return err
+	}
+	a.Invalidate(token)
+	if token, err = a.Get(ctx); err != nil {
+		return err
+	}
+	_, err = send(token)
+	return err
+}
+
 // cached returns the cached token if it is still good.
 func (a *AccessToken) cached() (string, bool) {
 	a.mu.Lock()

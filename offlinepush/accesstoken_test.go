@@ -3,6 +3,7 @@ package offlinepush
 import (
 	"context"
 	"errors"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -173,4 +174,46 @@ func TestAccessTokenWaitRespectsContext(t *testing.T) {
 		}
 		mustGet(t, a, "tok-1")
 	})
+}
+
+func TestAccessTokenUse(t *testing.T) {
+	refusedErr := &Error{Vendor: "test", Kind: KindAuth, Code: "expired"}
+	tests := []struct {
+		name    string
+		refuse  int   // how many sends the vendor refuses the token for
+		fetch   error // the fetch's error after the first token
+		sends   []string
+		fetches int32
+		wantErr error
+	}{
+		{"accepted", 0, nil, []string{"tok-1"}, 1, nil},
+		{"refused once: one new token", 1, nil, []string{"tok-1", "tok-2"}, 2, nil},
+		{"refused twice: no third try", 2, nil, []string{"tok-1", "tok-2"}, 2, refusedErr},
+		{"no new token", 1, errors.New("down"), []string{"tok-1"}, 2, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := newTokenServer()
+			a := NewAccessToken("test", s.now, s.fetch)
+			mustGet(t, a, "tok-1")
+			s.mu.Lock()
+			s.err = tt.fetch
+			s.mu.Unlock()
+			var sent []string
+			err := a.Use(context.Background(), func(token string) (bool, error) {
+				sent = append(sent, token)
+				if len(sent) <= tt.refuse {
+					return true, refusedErr
+				}
+				return false, nil
+			})
+			want := tt.wantErr
+			if tt.fetch != nil {
+				want = tt.fetch
+			}
+			if err != want || !slices.Equal(sent, tt.sends) || s.fetches.Load() != tt.fetches {
+				t.Errorf("Use = %v after sends with %v and %d fetches; want %v, %v, %d", err, sent, s.fetches.Load(), want, tt.sends, tt.fetches)
+			}
+		})
+	}
 }

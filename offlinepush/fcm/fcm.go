@@ -131,19 +131,10 @@ func (c *Client) Send(ctx context.Context, n *offlinepush.Notification) error {
 	if err != nil {
 		return &offlinepush.Error{Vendor: vendorName, Kind: offlinepush.KindPayload, Err: err}
 	}
-	tok, err := c.tokens.Get(ctx)
-	if err != nil {
-		return err
-	}
-	a, err := c.send(ctx, m, tok)
-	if expiredToken(a, err) {
-		c.tokens.Invalidate(tok)
-		if tok, err = c.tokens.Get(ctx); err != nil {
-			return err
-		}
-		a, err = c.send(ctx, m, tok)
-	}
-	return c.sendError(ctx, a, err)
+	return c.tokens.Use(ctx, func(tok string) (bool, error) {
+		a, err := c.send(ctx, m, tok)
+		return expiredToken(a, err), c.sendError(ctx, a, err)
+	})
 }
 
 func (c *Client) send(ctx context.Context, m *messaging.Message, tok string) (*attempt, error) {
@@ -216,15 +207,11 @@ func sendKind(err error, status int, api apiError) offlinepush.ErrorKind {
 		return offlinepush.KindAuth
 	}
 	// No FCM error code the SDK knows: the answers whose retry oneShot
-	// stopped (503), or a status alone.
-	switch {
-	case status == http.StatusTooManyRequests, status >= 500:
+	// stopped (503), or a status alone. NOT_FOUND without UNREGISTERED is a
+	// wrong project or base URL; a status that is not an error, FCM's
+	// trouble.
+	if status < 400 {
 		return offlinepush.KindRetry
-	case status == http.StatusUnauthorized, status == http.StatusForbidden, status == http.StatusNotFound:
-		// NOT_FOUND without UNREGISTERED is a wrong project or base URL.
-		return offlinepush.KindAuth
-	case status >= 400:
-		return offlinepush.KindPayload
 	}
-	return offlinepush.KindRetry
+	return offlinepush.StatusKind(status)
 }

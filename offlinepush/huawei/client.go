@@ -108,20 +108,9 @@ func (c *Client) Send(ctx context.Context, n *offlinepush.Notification) error {
 	if err != nil {
 		return err
 	}
-	tok, err := c.tokens.Get(ctx)
-	if err != nil {
-		return err
-	}
-	refresh, err := c.post(ctx, tok, body, n.Token)
-	if !refresh {
-		return err
-	}
-	c.tokens.Invalidate(tok)
-	if tok, err = c.tokens.Get(ctx); err != nil {
-		return err
-	}
-	_, err = c.post(ctx, tok, body, n.Token)
-	return err
+	return c.tokens.Use(ctx, func(tok string) (bool, error) {
+		return c.post(ctx, tok, body, n.Token)
+	})
 }
 
 // sendReply is Push Kit's answer. For 80100000 msg is itself JSON listing

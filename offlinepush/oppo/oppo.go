@@ -130,21 +130,12 @@ func (c *Client) Send(ctx context.Context, n *offlinepush.Notification) error {
 	if err != nil {
 		return &offlinepush.Error{Vendor: vendorName, Kind: offlinepush.KindPayload, Err: err}
 	}
-	token, err := c.tokens.Get(ctx)
-	if err != nil {
-		return err
-	}
-	err = c.unicast(ctx, token, string(message))
-	if invalidToken(err) == nil {
-		return err
-	}
-	// OPPO no longer takes the cached token (revoked, or expired early):
-	// one new token and one more try; this is auth, not a retry.
-	c.tokens.Invalidate(token)
-	if token, err = c.tokens.Get(ctx); err != nil {
-		return err
-	}
-	err = c.unicast(ctx, token, string(message))
+	// When OPPO no longer takes the cached token (revoked, or expired
+	// early): one new token and one more try; this is auth, not a retry.
+	err = c.tokens.Use(ctx, func(token string) (bool, error) {
+		err := c.unicast(ctx, token, string(message))
+		return invalidToken(err) != nil, err
+	})
 	if e := invalidToken(err); e != nil {
 		e.Kind = offlinepush.KindAuth // refused with a fresh token too
 	}

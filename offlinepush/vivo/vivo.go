@@ -135,21 +135,12 @@ func (c *Client) Send(ctx context.Context, n *offlinepush.Notification) error {
 		return &offlinepush.Error{Vendor: vendorName, Kind: offlinepush.KindTokenInvalid, Code: "empty_token"}
 	}
 	req := c.request(n)
-	token, err := c.tokens.Get(ctx)
-	if err != nil {
-		return err
-	}
-	err = c.send(ctx, token, req)
-	if invalidToken(err) == nil {
-		return err
-	}
-	// vivo no longer takes the cached token: one new token and one more
-	// try; this is auth, not a retry of the push.
-	c.tokens.Invalidate(token)
-	if token, err = c.tokens.Get(ctx); err != nil {
-		return err
-	}
-	err = c.send(ctx, token, req)
+	// When vivo no longer takes the cached token: one new token and one
+	// more try; this is auth, not a retry of the push.
+	err := c.tokens.Use(ctx, func(token string) (bool, error) {
+		err := c.send(ctx, token, req)
+		return invalidToken(err) != nil, err
+	})
 	if e := invalidToken(err); e != nil {
 		e.Kind = offlinepush.KindAuth // refused with a fresh token too
 	}
