@@ -1,6 +1,10 @@
 package offlinepush
 
-import "sort"
+import (
+	"bytes"
+	"encoding/json"
+	"sort"
+)
 
 // Vendors limit a title or a body in one of two ways: in bytes of the
 // encoded payload (APNs, FCM, Huawei, web push), which Truncate and
@@ -110,4 +114,17 @@ func ShrinkPair(title, body *string, over int, size func(string) int) {
 	keep := max(0, sl+ss-over)
 	*short = cutTo(*short, keep/2)
 	*long = cutTo(*long, keep-keep/2)
+}
+
+// EncodeJSON is json.Marshal without HTML escaping: a vendor's payload
+// limit counts bytes, and "<", ">" and "&" in a preview then take one of
+// them, not six. Vendors that receive JSON as it is encoded use it.
+func EncodeJSON(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }

@@ -203,3 +203,13 @@ func bits(n int) int {
 	}
 	return b
 }
+
+func TestEncodeJSON(t *testing.T) {
+	b, err := EncodeJSON(map[string]string{"body": "<b>&</b>"})
+	if err != nil || string(b) != `{"body":"<b>&</b>"}` {
+		t.Errorf("EncodeJSON = %s, %v", b, err)
+	}
+	if _, err := EncodeJSON(func() {}); err == nil {
+		t.Error("EncodeJSON of a func: no error")
+	}
+}

@@ -1,10 +1,8 @@
 package apns
 
 import (
-	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"strconv"
 	"time"
@@ -95,7 +93,7 @@ func render(n *offlinepush.Notification, now time.Time) (*request, error) {
 // MaxPayload bytes.
 func fit(p map[string]any, al *alert) ([]byte, error) {
 	for {
-		b, err := encode(p)
+		b, err := offlinepush.EncodeJSON(p)
 		if err != nil {
 			return nil, err
 		}
@@ -110,23 +108,11 @@ func fit(p map[string]any, al *alert) ([]byte, error) {
 	}
 }
 
-// jsonLen is the length of s encoded as a JSON string by encode, quotes
+// jsonLen is the length of s encoded as a JSON string by EncodeJSON, quotes
 // included.
 func jsonLen(s string) int {
-	b, _ := encode(s)
+	b, _ := offlinepush.EncodeJSON(s)
 	return len(b)
-}
-
-// encode is json.Marshal without HTML escaping: "<" costs 1 byte, not 6,
-// of the 4096.
-func encode(v any) ([]byte, error) {
-	var buf bytes.Buffer
-	e := json.NewEncoder(&buf)
-	e.SetEscapeHTML(false)
-	if err := e.Encode(v); err != nil {
-		return nil, err
-	}
-	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
 }
 
 // collapseID returns key if it fits apns-collapse-id's 64 bytes, else its

@@ -1,8 +1,6 @@
 package honor
 
 import (
-	"bytes"
-	"encoding/json"
 	"errors"
 	"strconv"
 	"time"
@@ -96,21 +94,21 @@ func (c *Client) buildRequest(n *offlinepush.Notification) ([]byte, error) {
 		android.Notification = an
 		measure := func() (int, error) {
 			an.Title, an.Body = title, body
-			b, err := encode(req)
+			b, err := offlinepush.EncodeJSON(req)
 			return len(b), err
 		}
 		if err := fit(MaxMessageSize, &title, &body, measure); err != nil {
 			return nil, err
 		}
 		an.Title, an.Body = title, body
-	} else if b, err := encode(req); err != nil {
+	} else if b, err := offlinepush.EncodeJSON(req); err != nil {
 		return nil, &offlinepush.Error{Vendor: name, Kind: offlinepush.KindPayload, Err: err}
 	} else if len(b) > MaxMessageSize {
 		return nil, &offlinepush.Error{Vendor: name, Kind: offlinepush.KindPayload, Err: ErrPayloadTooLarge}
 	}
 
 	req.Token = []string{n.Token}
-	b, err := encode(req)
+	b, err := offlinepush.EncodeJSON(req)
 	if err != nil {
 		return nil, &offlinepush.Error{Vendor: name, Kind: offlinepush.KindPayload, Err: err}
 	}
@@ -150,25 +148,13 @@ func payloadErr(err error) error {
 	return &offlinepush.Error{Vendor: name, Kind: offlinepush.KindPayload, Err: err}
 }
 
-// encode marshals v as Honor receives it. HTML escaping is off so that
-// "<" in a preview costs one byte, not six.
-func encode(v any) ([]byte, error) {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		return nil, err
-	}
-	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
-}
-
 // encodeData renders the Data map as the JSON object string data
 // carries; an empty map is "{}" so the app always finds an object.
 func encodeData(d map[string]string) (string, error) {
 	if d == nil {
 		d = map[string]string{}
 	}
-	b, err := encode(d)
+	b, err := offlinepush.EncodeJSON(d)
 	return string(b), err
 }
 

@@ -207,9 +207,6 @@ func fit(p Payload, limit int) ([]byte, error) {
 
 // marshal encodes p; it cannot fail (strings, a string map, numbers).
 func marshal(p Payload) []byte {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	enc.Encode(p)
-	return bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
+	b, _ := offlinepush.EncodeJSON(p)
+	return b
 }

@@ -211,11 +211,8 @@ func fit(m message, limit int) ([]byte, error) {
 // marshal encodes the message; it cannot fail (strings, a string map, an
 // int).
 func marshal(m message) []byte {
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false) // "<" as is, not 6 bytes of \u003c
-	enc.Encode(m)
-	return bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
+	b, _ := offlinepush.EncodeJSON(m)
+	return b
 }
 
 // topic derives RFC 8030's Topic from a collapse key of any length: at
