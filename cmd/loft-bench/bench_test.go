@@ -338,7 +338,8 @@ func TestPush(t *testing.T) {
 }
 
 // The fake vendor reads what the real webhook vendor posts: the token, a
-// probe by its sender, the send time in the body, and the signature.
+// probe by its sender, the send time in the body, and the signature; only
+// the tracked tokens count as the phase's pushes.
 func TestFakeVendor(t *testing.T) {
 	const secret = "fake-vendor-secret-0123"
 	v, err := startFakeVendor("127.0.0.1:0", secret)
@@ -358,10 +359,12 @@ func TestFakeVendor(t *testing.T) {
 		return c.Send(context.Background(), &offlinepush.Notification{Token: token, Title: from, Body: body,
 			Data: map[string]string{"conv": "d:a:b", "from": from, "msg_id": "1", "seq": "1", "type": "message"}})
 	}
+	v.track("tok-")
 	v.window(0, 1<<62)
 	ts := strconv.FormatInt(since(), 10)
 	for _, p := range []struct{ token, from, body string }{
 		{"tok-a", "x-s0", ts}, {"tok-a", "x-s1", ts}, {"tok-b", "x-probe", "probe"}, {"tok-c", "x-s0", "[message]"},
+		{"old-a", "x-s0", ts}, // a token of another phase
 	} {
 		if err := send(good, p.token, p.from, p.body); err != nil {
 			t.Fatalf("push %+v: %v", p, err)
@@ -377,8 +380,8 @@ func TestFakeVendor(t *testing.T) {
 	if got := v.unprobed(tokens); !slices.Equal(got, []int{0, 2}) {
 		t.Errorf("unprobed %v, want [0 2]", got)
 	}
-	if v.bench.Load() != 3 || v.refused.Load() != 1 || v.latency().TotalCount() != 2 {
-		t.Errorf("bench %d, refused %d, latencies %d; want 3, 1, 2", v.bench.Load(), v.refused.Load(), v.latency().TotalCount())
+	if v.pushed.Load() != 3 || v.refused.Load() != 1 || v.latency().TotalCount() != 2 {
+		t.Errorf("pushed %d, refused %d, latencies %d; want 3, 1, 2", v.pushed.Load(), v.refused.Load(), v.latency().TotalCount())
 	}
 	body := pushBody(nil, 42, 128)
 	if len(body) != 128 || !json.Valid(body) || !bytes.HasPrefix(body, []byte(`{"text":"42",`)) {

@@ -14,6 +14,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -45,7 +46,7 @@ import (
 // slow phase's backlog stays in the server's queue.
 func runPush(ctx context.Context, e *env) (*result, error) {
 	o := e.opt
-	o.Rate = cmp.Or(o.Rate, 1000) // what a small machine's queue keeps up with
+	o.Rate = cmp.Or(o.Rate, 1000) // latency's 5,000 msg/s swamps a small machine's push queue
 	if o.Recipients < 1 || o.Senders < 1 || o.Window < 1 || o.Rate < 1 || o.VendorDelay < 0 {
 		return nil, fmt.Errorf("--recipients, --senders, --window and --rate must be at least 1 and --vendor-delay not negative (have %d, %d, %d, %d, %s)",
 			o.Recipients, o.Senders, o.Window, o.Rate, o.VendorDelay)
@@ -164,7 +165,7 @@ func (l *pushLoad) run(ctx context.Context) (*result, error) {
 	l.recipients, l.tokens, l.ackedTo = make([]string, n), make([]string, n), make([]atomic.Int64, n)
 	for i := range n {
 		l.recipients[i] = e.user("r", i)
-		l.tokens[i] = "tok-" + l.recipients[i]
+		l.tokens[i] = "tok-" + l.recipients[i] // see track below
 	}
 	if err := l.register(ctx); err != nil {
 		return nil, err
@@ -180,8 +181,8 @@ func (l *pushLoad) run(ctx context.Context) (*result, error) {
 	if err := l.probe(ctx); err != nil {
 		return nil, err
 	}
-	l.v.setDelay(l.ph.delay) // after the probes, which would queue behind a slow vendor's pushes
-	pushed0 := l.v.bench.Load()
+	l.v.setDelay(l.ph.delay)         // after the probes, which would queue behind a slow vendor's pushes
+	l.v.track("tok-" + e.opt.Prefix) // this phase's tokens
 
 	loadCtx, stopLoad := context.WithCancel(ctx)
 	defer stopLoad()
@@ -195,7 +196,7 @@ func (l *pushLoad) run(ctx context.Context) (*result, error) {
 		writers.Add(1)
 		go func() { defer writers.Done(); l.sendLoop(loadCtx, s) }()
 	}
-	prog := startProgress(e.log, l.ph.name+" warmup", []string{"acked", "pushed"}, []*atomic.Int64{&l.acked, &l.v.bench})
+	prog := startProgress(e.log, l.ph.name+" warmup", []string{"acked", "pushed"}, []*atomic.Int64{&l.acked, &l.v.pushed})
 	wait := func(d time.Duration) {
 		select {
 		case <-time.After(d):
@@ -207,10 +208,10 @@ func (l *pushLoad) run(ctx context.Context) (*result, error) {
 	from := since()
 	l.measureFrom.Store(from)
 	l.v.window(from, 1<<62)
-	a0, p0 := l.acked.Load(), l.v.bench.Load()
+	a0, p0 := l.acked.Load(), l.v.pushed.Load()
 	u := e.startUsage()
 	wait(e.opt.Duration)
-	acked, pushed := l.acked.Load()-a0, l.v.bench.Load()-p0
+	acked, pushed := l.acked.Load()-a0, l.v.pushed.Load()-p0
 	elapsed := time.Since(u.start)
 	cpu := &result{}
 	u.finish(cpu, float64(acked), "msgs")
@@ -228,7 +229,7 @@ func (l *pushLoad) run(ctx context.Context) (*result, error) {
 	if l.ph.drain {
 		// Every acked message to an offline recipient with a token yields
 		// exactly one push.
-		for by := time.Now().Add(60 * time.Second); l.v.bench.Load()-pushed0 < l.acked.Load() && time.Now().Before(by) && ctx.Err() == nil; {
+		for by := time.Now().Add(60 * time.Second); l.v.pushed.Load() < l.acked.Load() && time.Now().Before(by) && ctx.Err() == nil; {
 			time.Sleep(10 * time.Millisecond)
 		}
 		drained = time.Since(stopped)
@@ -247,7 +248,7 @@ func (l *pushLoad) run(ctx context.Context) (*result, error) {
 	r.add("acked_per_s", float64(acked)/elapsed.Seconds(), "msg/s")
 	r.add("pushes_per_s", float64(pushed)/elapsed.Seconds(), "pushes/s")
 	r.addLatency("send_to_ack", l.sendAck)
-	total := l.v.bench.Load() - pushed0
+	total := l.v.pushed.Load()
 	r.add("sent", float64(l.sent.Load()), "msgs")
 	r.add("acked", float64(l.acked.Load()), "msgs")
 	r.add("pushes", float64(total), "pushes")
@@ -587,8 +588,11 @@ func pushBody(b []byte, ts int64, size int) []byte {
 // fakeVendor stands in for an app's push service: an HTTP server that
 // takes the webhook vendor's POSTs, checks their signatures, counts them
 // by token and answers 200 after its delay. A push from the probe user
-// (its sender's id ends in "probe") only marks its token as probed. It
-// owns its serving goroutine; close stops it and is safe to call twice.
+// (its sender's id ends in "probe") only marks its token as probed; the
+// others of the tracked tokens (one phase's) are also counted in pushed,
+// with their send-to-push latency, so that a backlog another phase left in
+// a --url server does not count. It owns its serving goroutine; close
+// stops it and is safe to call twice.
 type fakeVendor struct {
 	url    string
 	secret []byte
@@ -597,13 +601,14 @@ type fakeVendor struct {
 	once   sync.Once
 
 	mode    atomic.Pointer[vendorMode]
-	bench   atomic.Int64 // pushes answered, probes not counted
+	pushed  atomic.Int64 // pushes of the tracked tokens answered; written under mu
 	refused atomic.Int64 // requests whose signature did not check
 
 	mu       sync.Mutex
 	byToken  map[string]int          // guarded by mu: pushes answered, probes not counted
 	probed   map[string]bool         // guarded by mu
-	last     time.Time               // guarded by mu: when the last push was answered
+	tracked  string                  // guarded by mu: the prefix of the tracked tokens
+	last     time.Time               // guarded by mu: when the last push of a tracked token was answered
 	lat      *hdrhistogram.Histogram // guarded by mu: send-to-push of messages sent in [from, to)
 	from, to int64                   // guarded by mu
 }
@@ -680,16 +685,25 @@ func (v *fakeVendor) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		v.probed[token] = true
 	} else {
 		v.byToken[token]++
-		v.last = time.Now()
-		if t := int64(ts); tsLen > 0 && t >= v.from && t < v.to {
-			v.lat.RecordValue(max((at-t)/1000, 1))
+		if strings.HasPrefix(token, v.tracked) {
+			v.pushed.Add(1)
+			v.last = time.Now()
+			if t := int64(ts); tsLen > 0 && t >= v.from && t < v.to {
+				v.lat.RecordValue(max((at-t)/1000, 1))
+			}
 		}
 	}
 	v.mu.Unlock()
-	if !probe {
-		v.bench.Add(1)
-	}
 	w.WriteHeader(http.StatusOK)
+}
+
+// track counts in pushed, from 0, the pushes of the tokens that start
+// with prefix.
+func (v *fakeVendor) track(prefix string) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	v.tracked, v.last = prefix, time.Time{}
+	v.pushed.Store(0)
 }
 
 // window starts recording the send-to-push latency of messages sent in
