@@ -7,10 +7,11 @@ import (
 )
 
 // Vendors limit a title or a body in one of two ways: in bytes of the
-// encoded payload (APNs, FCM, Huawei, web push), which Truncate and
-// TruncateToFit fit, or in characters counted the vendor's way (Xiaomi,
-// OPPO, vivo, Meizu), which TruncateWidth and TruncateRunes fit. Either way
-// a long preview is cut and ends with "…", never refused.
+// encoded payload (APNs, FCM, Huawei, Honor, web push, webhook), which
+// Truncate, TruncateToFit, FitPreview and ShrinkPair fit, or in characters
+// counted the vendor's way (Xiaomi, OPPO, vivo, Meizu), which TruncateWidth
+// and TruncateRunes fit. Either way a long preview is cut and ends with
+// "…", never refused.
 
 // TruncateWidth cuts s to at most limit, counting each character as width
 // says, and ends it with "…" (counted the same way) when it cut anything.
