@@ -32,7 +32,12 @@ type vendorState struct {
 	disabledUntil time.Time // guarded by mu: after an auth failure
 }
 
-func (vs *vendorState) disabled(now time.Time) (time.Time, bool) {
+// disabledOrMissing reports whether the vendor rests after an auth failure;
+// a nil vendor is not disabled (the caller handles it).
+func (vs *vendorState) disabledOrMissing(now time.Time) (time.Time, bool) {
+	if vs == nil {
+		return time.Time{}, false
+	}
 	vs.mu.Lock()
 	defer vs.mu.Unlock()
 	return vs.disabledUntil, now.Before(vs.disabledUntil)
@@ -58,83 +63,107 @@ const (
 	maxScanJobs     = 1024            // due jobs one pass of the queue takes
 )
 
-// queueLoop sends due jobs, each in its vendor's slots, until Close.
+// queueLoop sends due jobs, each in its vendor's slots, until Close. It
+// lists due jobs from the KV into ready and hands them out as slots free
+// up; it reads the KV again only when ready runs dry, new jobs were queued,
+// or the timer says a later job is due, so a long backlog is read once, not
+// once per send.
 func (s *Service) queueLoop() {
-	inflight := make(map[uint64]bool) // job ids being sent; only this goroutine and its sends touch it under mu
 	var mu sync.Mutex
+	inflight := make(map[uint64]bool) // guarded by mu: job ids being sent
+	freed := make(chan struct{}, 1)
 	var sends sync.WaitGroup
 	defer sends.Wait()
+	var ready []job
+	listed := make(map[uint64]bool) // ids in ready
 	timer := time.NewTimer(0)
 	defer timer.Stop()
+	next := queueScanPeriod
 	for {
+		rescan := false
 		select {
 		case <-s.ctx.Done():
 			return
 		case <-s.wakeQ:
+			rescan = true
 		case <-timer.C:
+			rescan = true
+		case <-freed:
 		}
 		now := s.cfg.Now()
-		var due []job
-		stop := errors.New("stop")
-		next := queueScanPeriod
-		err := s.kv.Scan([]byte{recJob}, func(k, v []byte) error {
-			if len(k) < 17 {
-				return stop
-			}
-			if at := int64(binary.BigEndian.Uint64(k[1:9])); at > now.UnixMilli() {
-				next = min(next, time.Duration(at-now.UnixMilli())*time.Millisecond)
-				return stop
-			}
-			var j job
-			if err := json.Unmarshal(v, &j); err != nil {
-				s.log.Error("offlinepush: a queued job does not decode; dropping it", "err", err)
-				return nil
-			}
-			mu.Lock()
-			busy := inflight[j.ID]
-			mu.Unlock()
-			if !busy {
-				due = append(due, j)
-			}
-			if len(due) == maxScanJobs {
-				return stop // a long backlog is taken a part at a time
-			}
-			return nil
-		})
-		if err != nil && !errors.Is(err, stop) && s.ctx.Err() == nil {
-			s.log.Error("offlinepush: reading the queue failed", "err", err)
-		}
-		for _, j := range due {
-			vs := s.vendors[j.Binding.Vendor]
-			if vs == nil {
-				s.finish(j, Outcome{Status: StatusFailed, Reason: "vendor " + j.Binding.Vendor + " is not configured"}, nil)
-				continue
-			}
-			if until, off := vs.disabled(now); off {
-				s.reschedule(j, until, "vendor paused after refusing our credentials")
-				continue
-			}
-			select {
-			case vs.slots <- struct{}{}:
-			default:
-				continue // the vendor is busy: the next pass takes it, and other vendors go on
-			}
-			mu.Lock()
-			inflight[j.ID] = true
-			mu.Unlock()
-			sends.Add(1)
-			go func() {
-				defer sends.Done()
-				defer func() { <-vs.slots }()
-				s.send(vs, j)
+		if rescan || len(ready) == 0 {
+			ready, next = s.listDue(now, ready, listed, func(id uint64) bool {
 				mu.Lock()
-				delete(inflight, j.ID)
-				mu.Unlock()
-				wake(s.wakeQ) // a slot is free
-			}()
+				defer mu.Unlock()
+				return inflight[id]
+			})
 		}
+		kept := ready[:0]
+		for _, j := range ready {
+			vs := s.vendors[j.Binding.Vendor]
+			switch until, off := vs.disabledOrMissing(now); {
+			case vs == nil:
+				s.finish(j, Outcome{Status: StatusFailed, Reason: "vendor " + j.Binding.Vendor + " is not configured"}, nil)
+			case off:
+				s.reschedule(j, until, "vendor paused after refusing our credentials")
+			default:
+				select {
+				case vs.slots <- struct{}{}:
+				default:
+					kept = append(kept, j) // the vendor is busy; other vendors go on
+					continue
+				}
+				mu.Lock()
+				inflight[j.ID] = true
+				mu.Unlock()
+				sends.Add(1)
+				go func() {
+					defer sends.Done()
+					s.send(vs, j)
+					<-vs.slots
+					mu.Lock()
+					delete(inflight, j.ID)
+					mu.Unlock()
+					wake(freed)
+				}()
+			}
+			delete(listed, j.ID)
+		}
+		ready = kept
 		timer.Reset(next)
 	}
+}
+
+// listDue appends to ready the due jobs that are neither listed nor in
+// flight, up to maxScanJobs in ready, and returns when the first job that
+// is not yet due is due (at most queueScanPeriod away).
+func (s *Service) listDue(now time.Time, ready []job, listed map[uint64]bool, busy func(uint64) bool) ([]job, time.Duration) {
+	stop := errors.New("stop")
+	next := queueScanPeriod
+	err := s.kv.Scan([]byte{recJob}, func(k, v []byte) error {
+		if len(k) < 17 || len(ready) >= maxScanJobs {
+			return stop
+		}
+		if at := int64(binary.BigEndian.Uint64(k[1:9])); at > now.UnixMilli() {
+			next = min(next, time.Duration(at-now.UnixMilli())*time.Millisecond)
+			return stop
+		}
+		if id := binary.BigEndian.Uint64(k[9:17]); listed[id] || busy(id) {
+			return nil
+		}
+		var j job
+		if err := json.Unmarshal(v, &j); err != nil {
+			s.log.Error("offlinepush: a queued job does not decode; dropping it", "err", err)
+			return nil
+		}
+		listed[j.ID] = true
+		ready = append(ready, j)
+		return nil
+	})
+	if err != nil && !errors.Is(err, stop) && s.ctx.Err() == nil {
+		s.log.Error("offlinepush: reading the queue failed", "err", err)
+	}
+	return ready, next
 }
 
 // send makes one attempt at j and records its outcome. A scan may list a
