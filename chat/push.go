@@ -103,12 +103,8 @@ func (f PushFacts) Cursor(user, device string) (uint64, error) { return f.Store.
 // Unread implements offlinepush.Facts: the unread messages of all of the
 // user's conversations.
 func (f PushFacts) Unread(user string) (int, error) {
-	convs, err := f.Store.Conversations(user)
-	n := 0
-	for _, c := range convs {
-		n += int(c.Unread)
-	}
-	return n, err
+	n, err := f.Store.Unread(user)
+	return int(n), err
 }
 
 // ConvName implements offlinepush.Facts.

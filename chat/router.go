@@ -83,6 +83,7 @@ type CursorStore interface {
 type ConversationStore interface {
 	History(user, conv string, before uint64, limit int) ([]history.Message, bool, error)
 	Conversations(user string) ([]history.Conversation, error)
+	Unread(user string) (uint64, error)
 	MarkRead(ctx context.Context, user, conv string, seq uint64) (history.ReadMark, error)
 }
 

@@ -292,3 +292,50 @@ func (s *Store) conversation(snap reader, user, conv string, durable uint64) (Co
 	}
 	return c, nil
 }
+
+// Unread returns user's number of unread messages over all of its
+// conversations: the badge of a push. It reads two counters per
+// conversation, not the conversations' last messages, so a message not yet
+// durable may already count.
+func (s *Store) Unread(user string) (uint64, error) {
+	if !validID(user) {
+		return 0, fmt.Errorf("%w: user id", ErrInvalid)
+	}
+	var total uint64
+	err := s.readDB(func(db *pebble.DB) (err error) {
+		snap := db.NewSnapshot()
+		defer snap.Close()
+		prefix := append(makeKey(1, kindMember, user), sep)
+		it, err := snap.NewIter(&pebble.IterOptions{LowerBound: prefix, UpperBound: prefixEnd(prefix)})
+		if err != nil {
+			return err
+		}
+		defer func() { err = errors.Join(err, it.Close()) }()
+		for ok := it.First(); ok; ok = it.Next() {
+			conv := string(it.Key()[len(prefix):])
+			v, err := it.ValueAndErr()
+			if err != nil {
+				return err
+			}
+			ms, err := decodeMembership(v)
+			if err != nil {
+				return err
+			}
+			last, err := getUvarint(snap, convSeqKey(conv))
+			if err != nil {
+				return err
+			}
+			_, hi := ms.window(last)
+			mark, err := getUvarint(snap, markKey(user, conv))
+			if err != nil {
+				return err
+			}
+			total += hi - min(mark, hi)
+		}
+		return it.Error()
+	})
+	if err != nil && !errors.Is(err, ErrClosed) {
+		err = fmt.Errorf("history: unread of %q: %w", user, err)
+	}
+	return total, err
+}

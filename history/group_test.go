@@ -250,3 +250,33 @@ func TestDevices(t *testing.T) {
 		t.Fatalf("unknown device: %v", err)
 	}
 }
+
+// Unread, the badge, agrees with the conversations' unread counts, also
+// for a group the user left.
+func TestUnreadMatchesConversations(t *testing.T) {
+	s, _ := newStore(t, Config{})
+	ctx := context.Background()
+	sendMany(t, s, "alice", "bob", 5)
+	send(t, s, "carol", "bob", "c1", `{}`)
+	req := groupReq("alice", "g1", "g:u", "bob")
+	req.Name = "u"
+	mustGroup(t)(s.CreateGroup(ctx, req))
+	sendGroup(t, s, "alice", "g:u", "a1", `{}`)
+	mustGroup(t)(s.RemoveMembers(ctx, groupReq("alice", "g2", "g:u", "bob")))
+	sendGroup(t, s, "alice", "g:u", "a2", `{}`) // after bob's removal: not his
+	if _, err := s.MarkRead(ctx, "bob", DirectConv("alice", "bob"), 2); err != nil {
+		t.Fatal(err)
+	}
+	convs, err := s.Conversations("bob")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want uint64
+	for _, c := range convs {
+		want += c.Unread
+	}
+	got, err := s.Unread("bob")
+	if err != nil || got != want || got != 3+1+3 {
+		t.Fatalf("Unread = %d, %v; conversations say %d", got, err, want)
+	}
+}

@@ -342,6 +342,7 @@ func (s *Service) decideBatch(batch []pendingMsg) error {
 	now := s.cfg.Now()
 	var ops []Op
 	ids := make([]uint64, 0, len(batch))
+	badges := make(map[string]int) // a user's badge, read once per batch
 	for _, p := range batch {
 		m := p.msg
 		ids = append(ids, m.ID)
@@ -354,7 +355,7 @@ func (s *Service) decideBatch(batch []pendingMsg) error {
 			if r.User == m.From || !s.Wants(r.User) {
 				continue // nothing to explain: no device of this user was ever pushable
 			}
-			if err := s.decideUser(m, r, now, record, &ops); err != nil {
+			if err := s.decideUser(m, r, now, badges, record, &ops); err != nil {
 				return err
 			}
 		}
@@ -371,7 +372,7 @@ func (s *Service) decideBatch(batch []pendingMsg) error {
 	return nil
 }
 
-func (s *Service) decideUser(m Message, r Recipient, now time.Time, record func(Outcome), ops *[]Op) error {
+func (s *Service) decideUser(m Message, r Recipient, now time.Time, badges map[string]int, record func(Outcome), ops *[]Op) error {
 	devs, err := s.cfg.Facts.Devices(r.User)
 	if err != nil {
 		return err
@@ -399,7 +400,7 @@ func (s *Service) decideUser(m Message, r Recipient, now time.Time, record func(
 	}
 	muted := s.muted(r.User, m.Conv, now) && !mentions(m.Body, r.User)
 	quiet := st.quiet(now)
-	badge := -1
+	badge, haveBadge := badges[r.User]
 	for _, d := range devs {
 		o := Outcome{User: r.User, Device: d.ID}
 		if cur, err := s.cfg.Facts.Cursor(r.User, d.ID); err == nil && cur >= r.Pts {
@@ -430,12 +431,9 @@ func (s *Service) decideUser(m Message, r Recipient, now time.Time, record func(
 			record(o)
 			continue
 		}
-		if badge < 0 {
-			if n, err := s.cfg.Facts.Unread(r.User); err == nil {
-				badge = n
-			} else {
-				badge = 0
-			}
+		if !haveBadge {
+			badge, _ = s.cfg.Facts.Unread(r.User) // no badge beats no push
+			badges[r.User], haveBadge = badge, true
 		}
 		silent := quiet || muted
 		n := s.render(m, r.User, b, st, silent, badge)
