@@ -28,7 +28,7 @@ bench:
 # dir under $$TMPDIR) for each scenario and prints a table; LOADFLAGS adds
 # flags (--json, --duration 20s, ...). Figures go to docs/benchmarks.md.
 LOADFLAGS ?=
-SCENARIOS ?= idle direct latency reconnect group catchup ceiling
+SCENARIOS ?= idle direct latency reconnect group catchup push ceiling
 
 loadbench:
 	$(GO) build -o bin/loft ./cmd/loft
