@@ -25,12 +25,22 @@ const EventIDHeader = "Loft-Event-Id"
 
 // Log attribute keys.
 const (
-	logEvent    = "event"
-	logURL      = "url"
-	logStatus   = "status"
-	logAttempts = "attempts"
-	logErr      = "err"
+	logEvent      = "event"
+	logURL        = "url"
+	logStatus     = "status"
+	logAttempts   = "attempts"
+	logErr        = "err"
+	logSuppressed = "suppressed" // like logs left out since the last
 )
+
+// logEvery is how often drops to one endpoint are logged, at most.
+const logEvery = time.Minute
+
+// dropLog is the last log of a kind of drop to an endpoint.
+type dropLog struct {
+	last       time.Time
+	suppressed int
+}
 
 // Start starts the dispatcher and the delivery workers; it sends what is
 // queued in the KV, including jobs a previous Queue left. Calls after the
@@ -94,6 +104,9 @@ func (q *Queue) dispatch(work chan<- job) {
 		case <-timer.C:
 		}
 		ready, next := q.listDue(q.now())
+		if len(ready) == maxScan {
+			next = 0 // a backlog: list the rest once these are handed out
+		}
 		for _, j := range ready {
 			select {
 			case work <- j:
@@ -188,7 +201,7 @@ func (q *Queue) deliver(j job) {
 	key := j.key()
 	secret, ok := q.secrets[j.URL]
 	if !ok {
-		q.log.Warn("events: dropping a delivery to an endpoint no longer configured", logEvent, j.EventID, logURL, j.URL)
+		q.logDrop(j, "events: dropping a delivery to an endpoint no longer configured", 0, nil)
 		q.failed.Add(1)
 		q.finish(key, nil)
 		return
@@ -205,9 +218,9 @@ func (q *Queue) deliver(j job) {
 		q.finish(key, nil)
 	case outcomeDrop:
 		if status == http.StatusGone {
-			q.log.Info("events: the endpoint answered 410 Gone; dropping the delivery", logEvent, j.EventID, logURL, j.URL)
+			q.logDrop(j, "events: the endpoint answered 410 Gone; dropping the delivery", status, nil)
 		} else {
-			q.log.Warn("events: the endpoint refused a delivery; dropping it", logEvent, j.EventID, logURL, j.URL, logStatus, status, logErr, err)
+			q.logDrop(j, "events: the endpoint refused a delivery; dropping it", status, err)
 		}
 		q.failed.Add(1)
 		q.finish(key, nil)
@@ -215,7 +228,7 @@ func (q *Queue) deliver(j job) {
 		now := q.now()
 		at := now.Add(backoff(q.minBack, j.Attempts, retryAfter))
 		if j.Attempts >= q.maxTries || at.UnixMilli() > j.Deadline {
-			q.log.Warn("events: giving up on a delivery", logEvent, j.EventID, logURL, j.URL, logStatus, status, logAttempts, j.Attempts, logErr, err)
+			q.logDrop(j, "events: giving up on a delivery", status, err)
 			q.failed.Add(1)
 			q.finish(key, nil)
 			return
@@ -282,4 +295,22 @@ func sign(secret []byte, t time.Time, body []byte) string {
 	h.Write([]byte{'.'})
 	h.Write(body)
 	return "t=" + ts + ",v1=" + hex.EncodeToString(h.Sum(nil))
+}
+
+// logDrop logs a dropped delivery, at most once per logEvery per endpoint
+// and message; the next log says how many it left out.
+func (q *Queue) logDrop(j job, msg string, status int, err error) {
+	k := j.URL + "\x00" + msg
+	now := q.now()
+	q.dropLogMu.Lock()
+	l := q.dropLogs[k]
+	if !l.last.IsZero() && now.Sub(l.last) < logEvery {
+		l.suppressed++
+		q.dropLogs[k] = l
+		q.dropLogMu.Unlock()
+		return
+	}
+	q.dropLogs[k] = dropLog{last: now}
+	q.dropLogMu.Unlock()
+	q.log.Warn(msg, logEvent, j.EventID, logURL, j.URL, logStatus, status, logAttempts, j.Attempts, logErr, err, logSuppressed, l.suppressed)
 }

@@ -80,8 +80,8 @@ type Config struct {
 	// MaxAge is how long after Emit a delivery is retried before it is
 	// dropped. Default 24 h.
 	MaxAge time.Duration
-	// Logger gets the dropped deliveries and storage errors. Default
-	// slog.Default().
+	// Logger gets the dropped deliveries (at most one a minute per
+	// endpoint and reason) and storage errors. Default slog.Default().
 	Logger *slog.Logger
 }
 
@@ -137,6 +137,9 @@ type Queue struct {
 
 	inflightMu sync.Mutex
 	inflight   map[string]bool // guarded by inflightMu: job keys being sent
+
+	dropLogMu sync.Mutex
+	dropLogs  map[string]dropLog // guarded by dropLogMu: by URL and message
 
 	queued, delivered, retried, failed atomic.Uint64
 }
@@ -201,6 +204,7 @@ func New(cfg Config) (*Queue, error) {
 		log:       cfg.Logger.With("component", "events"),
 		wake:      make(chan struct{}, 1),
 		inflight:  make(map[string]bool),
+		dropLogs:  make(map[string]dropLog),
 		idSeq:     rand.Uint64N(1 << 62),
 	}
 	q.ctx, q.cancel = context.WithCancel(context.Background())

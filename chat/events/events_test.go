@@ -462,3 +462,71 @@ func TestBackoff(t *testing.T) {
 		}
 	}
 }
+
+func TestBacklogLargerThanOneScan(t *testing.T) {
+	r := newReceiver(t, nil)
+	q := start(t, Config{KV: newMemKV(), Endpoints: []Endpoint{{URL: r.URL, Secret: testSecret}}})
+	const n = maxScan + 100
+	for range n {
+		if err := q.Emit(context.Background(), Event{Type: "message.stored"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	seen := make(map[string]bool)
+	for range n {
+		seen[r.next(t).header.Get(EventIDHeader)] = true
+	}
+	if len(seen) != n {
+		t.Errorf("%d distinct events, want %d", len(seen), n)
+	}
+	waitStats(t, q, func(s Stats) bool { return s.Delivered == n })
+}
+
+// countHandler counts the records logged at Warn or above.
+type countHandler struct {
+	mu sync.Mutex
+	n  int // guarded by mu
+}
+
+func (h *countHandler) Enabled(context.Context, slog.Level) bool { return true }
+func (h *countHandler) Handle(_ context.Context, r slog.Record) error {
+	if r.Level >= slog.LevelWarn {
+		h.mu.Lock()
+		h.n++
+		h.mu.Unlock()
+	}
+	return nil
+}
+func (h *countHandler) WithAttrs([]slog.Attr) slog.Handler { return h }
+func (h *countHandler) WithGroup(string) slog.Handler      { return h }
+
+func (h *countHandler) count() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.n
+}
+
+func TestRemovedEndpointDropsItsJobsWithFewLogs(t *testing.T) {
+	r := newReceiver(t, nil)
+	kv := newMemKV()
+	old, err := New(Config{KV: kv, Endpoints: []Endpoint{{URL: "http://removed.invalid/", Secret: testSecret}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 5 {
+		if err := old.Emit(context.Background(), Event{Type: "device.kicked"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	old.Close(context.Background())
+	logs := &countHandler{}
+	q := start(t, Config{KV: kv, Endpoints: []Endpoint{{URL: r.URL, Secret: testSecret}}, Logger: slog.New(logs)})
+	waitStats(t, q, func(s Stats) bool { return s.Failed == 5 })
+	r.none(t, 20*time.Millisecond)
+	if n := kv.len(); n != 0 {
+		t.Errorf("%d records left in the KV", n)
+	}
+	if n := logs.count(); n != 1 {
+		t.Errorf("%d warnings for 5 drops to one endpoint, want 1", n)
+	}
+}
