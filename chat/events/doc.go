@@ -7,7 +7,9 @@
 // # Ownership and concurrency
 //
 // A *Queue owns its goroutines: Start launches one dispatcher and a fixed
-// pool of delivery workers, and Close stops them and waits. Emit and Stats
+// pool of 8 delivery workers, and Close stops them and waits (for the
+// deliveries in flight too, until its ctx ends). Dropped deliveries are
+// logged at most once a minute per endpoint and reason. Emit and Stats
 // are safe to call concurrently from any goroutine, before Start and after
 // Close too: Emit only writes the KV, so an event emitted while no Queue
 // runs is delivered by the next one started on the same KV.
