@@ -7,10 +7,16 @@ import (
 	"crypto/rsa"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
 )
+
+// SystemUser sends the messages backends send as the system: each user's
+// system conversation is its direct conversation with it. No token may
+// name a user id starting with '@'.
+const SystemUser = "@system"
 
 // Claims is what a verified token says about its bearer.
 type Claims struct {
@@ -121,6 +127,9 @@ func (v *JWTVerifier) Verify(token string) (Claims, error) {
 	}
 	if !ValidID(rc.Subject) {
 		return Claims{}, fmt.Errorf("%w: sub is not a valid user id", ErrBadToken)
+	}
+	if strings.HasPrefix(rc.Subject, "@") {
+		return Claims{}, fmt.Errorf("%w: user ids starting with @ are reserved (%s)", ErrBadToken, SystemUser)
 	}
 	return Claims{User: rc.Subject, Expires: rc.ExpiresAt.Time}, nil
 }

@@ -339,3 +339,36 @@ func (s *Store) Unread(user string) (uint64, error) {
 	}
 	return total, err
 }
+
+// MessageRefs returns message conv/seq with the inbox entries it appended
+// (none for a read-fan-out group message), as of the durable watermark.
+func (s *Store) MessageRefs(conv string, seq uint64) (m *Message, refs []InboxRef, err error) {
+	if !validID(conv) {
+		return nil, nil, fmt.Errorf("%w: conversation id", ErrInvalid)
+	}
+	err = s.readDB(func(db *pebble.DB) error {
+		raw, found, err := getValue(db, msgKey(conv, seq))
+		if err != nil {
+			return err
+		}
+		if !found {
+			return ErrNotFound
+		}
+		if m, err = decodeMessage(conv, seq, raw, &refs); err != nil {
+			return err
+		}
+		if m.ID > s.durableID.Load() {
+			return ErrNotFound
+		}
+		return nil
+	})
+	return m, refs, err
+}
+
+// ReadMark returns how far user has read conv, 0 if not at all.
+func (s *Store) ReadMark(user, conv string) (uint64, error) {
+	if !validID(user) || !validID(conv) {
+		return 0, fmt.Errorf("%w: user or conversation id", ErrInvalid)
+	}
+	return s.readUvarint(markKey(user, conv))
+}

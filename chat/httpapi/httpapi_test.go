@@ -1,0 +1,319 @@
+package httpapi
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/loftchat/loft/chat"
+	"github.com/loftchat/loft/history"
+)
+
+var secret = []byte("httpapi-test-secret-0123456789abcdef")
+
+const (
+	sendKey  = "send-key-0123456789"
+	adminKey = "admin-key-0123456789"
+	slowKey  = "slow-key-0123456789"
+)
+
+// server runs the real store, chat server and API on one listener.
+type server struct {
+	t     *testing.T
+	url   string
+	store *history.Store
+}
+
+func newServer(t *testing.T) *server {
+	t.Helper()
+	var srv *chat.Server
+	store, err := history.Open(t.TempDir(), history.Config{OnCommit: func(b []history.Appended) { srv.Committed(b) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	auth, err := chat.NewJWTVerifier(chat.TokenConfig{Secret: secret})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if srv, err = chat.New(chat.Config{Store: store, Auth: auth}); err != nil {
+		t.Fatal(err)
+	}
+	table, err := store.Table("api")
+	if err != nil {
+		t.Fatal(err)
+	}
+	api, err := New(Config{
+		Keys: []Key{
+			{Name: "backend", Secret: sendKey, Scopes: []Scope{ScopeSend}},
+			{Name: "ops", Secret: adminKey, Scopes: []Scope{ScopeAdmin, ScopeSend}},
+			{Name: "slow", Secret: slowKey, Scopes: []Scope{ScopeSend}, Rate: 1},
+		},
+		Store: store,
+		KV:    chat.PushKV{Table: table},
+		Mint: func(user, device, platform string, ttl time.Duration) (string, time.Time, error) {
+			exp := time.Now().Add(ttl)
+			tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.RegisteredClaims{Subject: user, ExpiresAt: jwt.NewNumericDate(exp)}).SignedString(secret)
+			return tok, exp, err
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/v1/ws", srv)
+	mux.Handle("/", api)
+	hs := httptest.NewServer(mux)
+	t.Cleanup(func() {
+		hs.Close()
+		srv.Close(context.Background())
+		store.Close()
+	})
+	return &server{t: t, url: hs.URL, store: store}
+}
+
+// call makes a request and decodes the JSON answer into a map.
+func (s *server) call(method, path, key string, body any, headers ...string) (int, map[string]any, http.Header) {
+	s.t.Helper()
+	var rd io.Reader
+	switch b := body.(type) {
+	case nil:
+	case string:
+		rd = strings.NewReader(b)
+	default:
+		data, _ := json.Marshal(b)
+		rd = bytes.NewReader(data)
+	}
+	req, _ := http.NewRequest(method, s.url+path, rd)
+	if key != "" {
+		req.Header.Set("Authorization", "Bearer "+key)
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	data, _ := io.ReadAll(resp.Body)
+	if len(data) > 0 {
+		if err := json.Unmarshal(data, &out); err != nil {
+			s.t.Fatalf("%s %s answered %s", method, path, data)
+		}
+	}
+	return resp.StatusCode, out, resp.Header
+}
+
+// ws logs user in over the WebSocket with a token minted by the API.
+func (s *server) ws(user, device string) *websocket.Conn {
+	s.t.Helper()
+	code, tok, _ := s.call("POST", "/v1/tokens", adminKey, map[string]any{"user": user, "device": device})
+	if code != http.StatusCreated {
+		s.t.Fatalf("POST /v1/tokens: %d %v", code, tok)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	c, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(s.url, "http")+"/v1/ws", nil)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	s.t.Cleanup(func() { c.CloseNow() })
+	write(s.t, c, map[string]any{"type": "auth", "token": tok["token"], "device": device})
+	if f := read(s.t, c); f["type"] != "authed" {
+		s.t.Fatalf("auth: %v", f)
+	}
+	write(s.t, c, map[string]any{"type": "sync", "after": 0})
+	for f := read(s.t, c); f["type"] != "synced"; f = read(s.t, c) {
+	}
+	return c
+}
+
+func write(t *testing.T, c *websocket.Conn, v any) {
+	t.Helper()
+	data, _ := json.Marshal(v)
+	if err := c.Write(context.Background(), websocket.MessageText, data); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func read(t *testing.T, c *websocket.Conn) map[string]any {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	_, data, err := c.Read(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var f map[string]any
+	json.Unmarshal(data, &f)
+	return f
+}
+
+func TestKeysScopesAndRateLimit(t *testing.T) {
+	s := newServer(t)
+	msg := map[string]any{"to": "bob", "body": map[string]string{"text": "hi"}}
+	for _, tc := range []struct {
+		key    string
+		path   string
+		status int
+		typ    string
+	}{
+		{"", "/v1/messages", 401, "urn:loft:problem:unauthorized"},
+		{"wrong-key-0123456789", "/v1/messages", 401, "urn:loft:problem:unauthorized"},
+		{sendKey, "/v1/tokens", 403, "urn:loft:problem:forbidden"},
+	} {
+		code, body, _ := s.call("POST", tc.path, tc.key, msg)
+		if code != tc.status || body["type"] != tc.typ || body["title"] == "" || body["status"] != float64(tc.status) {
+			t.Errorf("key %q on %s: %d %v", tc.key, tc.path, code, body)
+		}
+	}
+	// Rate 1/s, bursts of 2: the third request at once is refused.
+	var codes []int
+	var hdr http.Header
+	for range 3 {
+		code, _, h := s.call("POST", "/v1/messages", slowKey, msg)
+		codes, hdr = append(codes, code), h
+	}
+	if fmt.Sprint(codes) != "[201 201 429]" || hdr.Get("Retry-After") == "" {
+		t.Fatalf("codes %v, Retry-After %q", codes, hdr.Get("Retry-After"))
+	}
+	if code, body, _ := s.call("GET", "/healthz", "", nil); code != 200 || body["status"] != "ok" {
+		t.Fatalf("healthz: %d %v", code, body)
+	}
+	if code, _, _ := s.call("GET", "/v1/nothing", sendKey, nil); code != 404 {
+		t.Fatalf("unknown endpoint: %d", code)
+	}
+}
+
+func TestBadRequestsNameTheField(t *testing.T) {
+	s := newServer(t)
+	users := make([]string, 1001)
+	for i := range users {
+		users[i] = fmt.Sprint("u", i)
+	}
+	for _, tc := range []struct {
+		body  any
+		field string
+	}{
+		{`{"to":"bob","body":{},"colour":"red"}`, "/colour"},
+		{`{"to":5,"body":{}}`, "/to"},
+		{`{"to":"bob","users":["carol"],"body":{}}`, "/to"},
+		{map[string]any{"users": users, "body": map[string]any{}}, "/users"},
+		{`{"users":["ok","not ok"],"body":{}}`, "/users/1"},
+		{`{"to":"@system","body":{}}`, "/to"},
+		{`{"to":"bob","body":"text"}`, "/body"},
+		{`{"group":"g:abc","body":{}}`, "/from"},
+		{`{"to":"bob","body":{}} {}`, ""},
+	} {
+		code, body, _ := s.call("POST", "/v1/messages", sendKey, tc.body)
+		if code != 400 || body["field"] != nilIfEmpty(tc.field) || body["type"] != "urn:loft:problem:bad-request" {
+			t.Errorf("%v: %d %v, want field %q", tc.body, code, body, tc.field)
+		}
+	}
+	// Nothing was stored by any of them.
+	if code, _, _ := s.call("GET", "/v1/messages/1/report", sendKey, nil); code != 404 {
+		t.Fatalf("a message exists after bad requests: %d", code)
+	}
+}
+
+func nilIfEmpty(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+// A system message reaches the user's device live; its report follows what
+// the device does, and a retried request stores nothing twice.
+func TestSystemMessageReportAndIdempotency(t *testing.T) {
+	s := newServer(t)
+	bob := s.ws("bob", "phone")
+	req := map[string]any{"to": "bob", "body": map[string]string{"text": "your order shipped"}}
+	code, res, _ := s.call("POST", "/v1/messages", sendKey, req, "Idempotency-Key", "order-42")
+	if code != http.StatusCreated {
+		t.Fatalf("POST /v1/messages: %d %v", code, res)
+	}
+	sent := res["messages"].([]any)[0].(map[string]any)
+	id := uint64(sent["msg_id"].(float64))
+	f := read(t, bob)
+	entry := f["messages"].([]any)[0].(map[string]any)
+	if entry["from"] != chat.SystemUser || entry["conv"] != history.DirectConv(chat.SystemUser, "bob") || uint64(entry["id"].(float64)) != id {
+		t.Fatalf("bob got %v", f)
+	}
+
+	// The same request again: the first answer, nothing stored twice.
+	code, again, hdr := s.call("POST", "/v1/messages", sendKey, req, "Idempotency-Key", "order-42")
+	if code != http.StatusCreated || fmt.Sprint(again) != fmt.Sprint(res) || hdr.Get("Idempotent-Replayed") != "true" {
+		t.Fatalf("retry: %d %v", code, again)
+	}
+	code, conflict, _ := s.call("POST", "/v1/messages", sendKey, map[string]any{"to": "bob", "body": map[string]string{"text": "other"}}, "Idempotency-Key", "order-42")
+	if code != http.StatusUnprocessableEntity || conflict["type"] != "urn:loft:problem:idempotency-key-reused" {
+		t.Fatalf("reuse with another body: %d %v", code, conflict)
+	}
+
+	path := fmt.Sprintf("/v1/messages/%d/report", id)
+	report := func() map[string]any {
+		t.Helper()
+		code, r, _ := s.call("GET", path, sendKey, nil)
+		if code != 200 {
+			t.Fatalf("report: %d %v", code, r)
+		}
+		return r
+	}
+	if r := report(); r["users"] != 1.0 || r["devices"] != 1.0 || r["delivered"] != 0.0 || r["read"] != 0.0 {
+		t.Fatalf("report before the device acked: %v", r)
+	}
+	// The device confirms it, then reads it: the report says so at once.
+	write(t, bob, map[string]any{"type": "received", "id": "r", "pts": entry["pts"]})
+	for f := read(t, bob); f["type"] != "cursor"; f = read(t, bob) {
+	}
+	if r := report(); r["delivered"] != 1.0 || r["read"] != 0.0 {
+		t.Fatalf("report after received: %v", r)
+	}
+	write(t, bob, map[string]any{"type": "read", "id": "m", "conv": entry["conv"], "seq": entry["seq"]})
+	for f := read(t, bob); f["type"] != "marked"; f = read(t, bob) {
+	}
+	if r := report(); r["read"] != 1.0 {
+		t.Fatalf("report after read: %v", r)
+	}
+	// Only one message was stored for both requests.
+	if ms, _, err := s.store.History("bob", history.DirectConv(chat.SystemUser, "bob"), 0, 10); err != nil || len(ms) != 1 {
+		t.Fatalf("history = %d messages, %v", len(ms), err)
+	}
+}
+
+// A message to many users, and one on behalf of a group member.
+func TestMessagesToUsersAndGroups(t *testing.T) {
+	s := newServer(t)
+	code, res, _ := s.call("POST", "/v1/messages", sendKey, map[string]any{"users": []string{"ann", "ben", "cy"}, "body": map[string]string{"text": "maintenance at 2"}})
+	if code != 201 || len(res["messages"].([]any)) != 3 {
+		t.Fatalf("to three users: %d %v", code, res)
+	}
+	if _, err := s.store.CreateGroup(context.Background(), history.GroupRequest{Conv: "g:team", Name: "team", Users: []string{"ann", "ben"}}); err != nil {
+		t.Fatal(err)
+	}
+	code, res, _ = s.call("POST", "/v1/messages", sendKey, map[string]any{"group": "g:team", "from": "ann", "body": map[string]string{"text": "standup"}})
+	if code != 201 {
+		t.Fatalf("to a group: %d %v", code, res)
+	}
+	code, res, _ = s.call("POST", "/v1/messages", sendKey, map[string]any{"group": "g:team", "from": "zed", "body": map[string]string{"text": "x"}})
+	if code != 403 {
+		t.Fatalf("on behalf of a non-member: %d %v", code, res)
+	}
+	_, res, _ = s.call("POST", "/v1/messages", sendKey, map[string]any{"group": "g:team", "from": "ben", "body": map[string]string{"text": "hi"}})
+	id := uint64(res["messages"].([]any)[0].(map[string]any)["msg_id"].(float64))
+	if code, r, _ := s.call("GET", fmt.Sprintf("/v1/messages/%d/report", id), sendKey, nil); code != 200 || r["users"] != 1.0 {
+		t.Fatalf("group report: %d %v", code, r)
+	}
+}
