@@ -12,13 +12,13 @@ func TestParseExpr(t *testing.T) {
 	}{
 		{"vip", "vip"},
 		{"vip AND (beta OR NOT churned)", "vip AND (beta OR NOT churned)"},
-		{"a or b and c", "a OR b AND c"},                 // AND binds tighter
-		{"(a or b) and c", "(a OR b) AND c"},             // parentheses kept where needed
-		{"not a and b", "NOT a AND b"},                   // NOT binds tighter than AND
-		{"not (a and b)", "NOT (a AND b)"},               //
-		{"NOT NOT a", "NOT NOT a"},                       //
-		{"a AND (b AND c)", "a AND b AND c"},             // flattened
-		{"(a OR b) OR (c OR d)", "a OR b OR c OR d"},     //
+		{"a or b and c", "a OR b AND c"},             // AND binds tighter
+		{"(a or b) and c", "(a OR b) AND c"},         // parentheses kept where needed
+		{"not a and b", "NOT a AND b"},               // NOT binds tighter than AND
+		{"not (a and b)", "NOT (a AND b)"},           //
+		{"NOT NOT a", "NOT NOT a"},                   //
+		{"a AND (b AND c)", "a AND b AND c"},         // flattened
+		{"(a OR b) OR (c OR d)", "a OR b OR c OR d"}, //
 		{"((a))", "a"},                                   //
 		{" a\tAnd\nb ", "a AND b"},                       // case-insensitive operators, any space
 		{"v1.2:x_y-z", "v1.2:x_y-z"},                     // every tag character
