@@ -16,9 +16,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/loftchat/loft/chat"
+	"github.com/loftchat/loft/chat/httpapi"
 	"github.com/loftchat/loft/history"
 	"github.com/loftchat/loft/offlinepush"
 	"github.com/loftchat/loft/presence"
@@ -132,12 +134,29 @@ func serve(ctx context.Context, cfg config, logOut io.Writer, ready func(addr st
 		return err
 	}
 
+	keys, err := loadAPIKeys(cfg.APIKeys)
+	if err != nil {
+		return err
+	}
+	apiTable, err := store.Table("api")
+	if err != nil {
+		return err
+	}
+	var accepting atomic.Bool
+	api, err := httpapi.New(httpapi.Config{
+		Keys:  keys,
+		Store: store,
+		KV:    chat.PushKV{Table: apiTable},
+		Push:  push,
+		Mint:  minter(cfg),
+		Ready: accepting.Load,
+	})
+	if err != nil {
+		return err
+	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /v1/ws", srv)
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		io.WriteString(w, "ok\n")
-	})
+	mux.Handle("/", api)
 
 	if cfg.PprofAddr != "" {
 		stopPprof, err := servePprof(cfg.PprofAddr, log)
@@ -156,7 +175,8 @@ func serve(ctx context.Context, cfg config, logOut io.Writer, ready func(addr st
 	httpSrv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- httpSrv.Serve(ln) }()
-	log.Info("loft listening", "addr", "http://"+ln.Addr().String(), "data", cfg.DataDir)
+	accepting.Store(true)
+	log.Info("loft listening", "addr", "http://"+ln.Addr().String(), "data", cfg.DataDir, "api_keys", len(keys))
 	if ready != nil {
 		ready(ln.Addr().String())
 	}
@@ -166,6 +186,7 @@ func serve(ctx context.Context, cfg config, logOut io.Writer, ready func(addr st
 	case err = <-serveErr:
 		log.Error("http server stopped", "err", err)
 	}
+	accepting.Store(false)
 	log.Info("shutting down")
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()

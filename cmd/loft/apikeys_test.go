@@ -1,0 +1,54 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+)
+
+// The real binary serves the HTTP API with the keys of --api-keys: a
+// backend mints a token, and a message it sends reaches the user live.
+func TestHTTPAPIThroughTheBinary(t *testing.T) {
+	keys := writeFile(t, "keys.json", `[{"name":"backend","secret":"backend-secret-0123456789","scopes":["send","admin"]}]`)
+	p := startLoft(t, t.TempDir(), "--api-keys", keys)
+	call := func(method, path, body string) (int, map[string]any) {
+		req, _ := http.NewRequest(method, "http://"+p.addr+path, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer backend-secret-0123456789")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var out map[string]any
+		json.NewDecoder(resp.Body).Decode(&out)
+		return resp.StatusCode, out
+	}
+	if code, _ := call("GET", "/readyz", ""); code != 200 {
+		t.Fatalf("readyz: %d", code)
+	}
+	code, tok := call("POST", "/v1/tokens", `{"user":"bob"}`)
+	if code != 201 {
+		t.Fatalf("tokens: %d %v", code, tok)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	bob, err := dialClient(ctx, p.addr, tok["token"].(string), "phone")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bob.close()
+	bob.write(ctx, map[string]any{"type": "sync", "id": "s", "after": 0})
+	if f, err := bob.read(ctx); err != nil || f.Type != "synced" {
+		t.Fatalf("sync: %+v %v", f, err)
+	}
+	if code, res := call("POST", "/v1/messages", `{"to":"bob","body":{"text":"welcome"}}`); code != 201 {
+		t.Fatalf("messages: %d %v", code, res)
+	}
+	f, err := bob.read(ctx)
+	if err != nil || f.Type != "messages" || len(f.Messages) != 1 || f.Messages[0].From != "@system" {
+		t.Fatalf("bob got %+v, %v", f, err)
+	}
+}
