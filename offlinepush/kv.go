@@ -34,6 +34,8 @@ type Op struct {
 //	'j' be64(due ms) be64(job id) -> job (JSON): a push to send
 //	'o' be64(msg id) user 0 device -> outcome (JSON)
 //	'p' user 0 conv 0 device      -> be64(msg id): the last push of conv to device
+//	'g' user 0 device 0 tag       -> (empty) a target's tag; see tags.go
+//	'i' tag 0 user 0 device       -> (empty) the same, by tag
 const (
 	recToken   = 't'
 	recDevice  = 'd'
