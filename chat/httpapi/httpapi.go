@@ -56,6 +56,8 @@ type Config struct {
 	KV offlinepush.KV
 	// Push, if set, answers for the push outcomes in reports.
 	Push *offlinepush.Service
+	// Tags, if set, serves the tag endpoints.
+	Tags *offlinepush.Tags
 	// Mint, if set, serves POST /v1/tokens.
 	Mint TokenMinter
 	// Ready reports whether the server accepts work, for /readyz.
@@ -122,6 +124,7 @@ func (a *API) routes() {
 	a.mux.Handle("POST /v1/tokens", a.auth(ScopeAdmin, a.postToken))
 	a.mux.Handle("POST /v1/messages", a.auth(ScopeSend, a.idempotent(a.postMessages)))
 	a.mux.Handle("GET /v1/messages/{id}/report", a.auth(ScopeSend, a.getReport))
+	a.tagRoutes()
 	a.mux.HandleFunc("/v1/", func(w http.ResponseWriter, r *http.Request) {
 		problem(w, http.StatusNotFound, "not-found", "No such endpoint", r.Method+" "+r.URL.Path+" is not part of the API", "")
 	})

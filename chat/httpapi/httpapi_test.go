@@ -17,6 +17,7 @@ import (
 
 	"github.com/loftchat/loft/chat"
 	"github.com/loftchat/loft/history"
+	"github.com/loftchat/loft/offlinepush"
 )
 
 var secret = []byte("httpapi-test-secret-0123456789abcdef")
@@ -52,14 +53,23 @@ func newServer(t *testing.T) *server {
 	if err != nil {
 		t.Fatal(err)
 	}
+	tagTable, err := store.Table("tags")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tags, err := offlinepush.NewTags(chat.PushKV{Table: tagTable}, offlinepush.TagLimits{PerTarget: 3, Distinct: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
 	api, err := New(Config{
 		Keys: []Key{
 			{Name: "backend", Secret: sendKey, Scopes: []Scope{ScopeSend}},
-			{Name: "ops", Secret: adminKey, Scopes: []Scope{ScopeAdmin, ScopeSend}},
+			{Name: "ops", Secret: adminKey, Scopes: []Scope{ScopeAdmin, ScopeSend, ScopePush}},
 			{Name: "slow", Secret: slowKey, Scopes: []Scope{ScopeSend}, Rate: 1},
 		},
 		Store: store,
 		KV:    chat.PushKV{Table: table},
+		Tags:  tags,
 		Mint: func(user, device, platform string, ttl time.Duration) (string, time.Time, error) {
 			exp := time.Now().Add(ttl)
 			tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.RegisteredClaims{Subject: user, ExpiresAt: jwt.NewNumericDate(exp)}).SignedString(secret)
@@ -315,5 +325,37 @@ func TestMessagesToUsersAndGroups(t *testing.T) {
 	id := uint64(res["messages"].([]any)[0].(map[string]any)["msg_id"].(float64))
 	if code, r, _ := s.call("GET", fmt.Sprintf("/v1/messages/%d/report", id), sendKey, nil); code != 200 || r["users"] != 1.0 {
 		t.Fatalf("group report: %d %v", code, r)
+	}
+}
+
+func TestTags(t *testing.T) {
+	s := newServer(t)
+	add := func(path string, tags ...string) (int, map[string]any) {
+		code, body, _ := s.call("POST", path, adminKey, map[string]any{"tags": tags})
+		return code, body
+	}
+	if code, body := add("/v1/users/bob/tags", "vip", "beta"); code != 200 || fmt.Sprint(body["tags"]) != "[beta vip]" {
+		t.Fatalf("add to a user: %d %v", code, body)
+	}
+	if code, body := add("/v1/users/bob/devices/phone/tags", "android", "vip"); code != 200 || fmt.Sprint(body["tags"]) != "[android vip]" {
+		t.Fatalf("add to a device: %d %v", code, body)
+	}
+	// Over the per-target limit (3 in this test): refused, nothing added.
+	if code, body := add("/v1/users/bob/tags", "a", "b"); code != 422 || body["type"] != "urn:loft:problem:tag-limit" || body["detail"] == "" {
+		t.Fatalf("over the limit: %d %v", code, body)
+	}
+	if code, body := add("/v1/users/bob/tags", "not ok"); code != 400 || body["field"] != "/tags" {
+		t.Fatalf("a bad tag: %d %v", code, body)
+	}
+	code, list, _ := s.call("GET", "/v1/tags", adminKey, nil)
+	if code != 200 || fmt.Sprint(list["tags"]) != "[map[tag:android targets:1] map[tag:beta targets:1] map[tag:vip targets:2]]" {
+		t.Fatalf("list: %d %v", code, list)
+	}
+	code, body, _ := s.call("DELETE", "/v1/users/bob/tags", adminKey, map[string]any{"tags": []string{"beta"}})
+	if code != 200 || fmt.Sprint(body["tags"]) != "[vip]" {
+		t.Fatalf("remove: %d %v", code, body)
+	}
+	if code, _, _ := s.call("GET", "/v1/tags", sendKey, nil); code != 403 {
+		t.Fatalf("a send key on tags: %d", code)
 	}
 }

@@ -142,12 +142,21 @@ func serve(ctx context.Context, cfg config, logOut io.Writer, ready func(addr st
 	if err != nil {
 		return err
 	}
+	tagTable, err := store.Table("tags")
+	if err != nil {
+		return err
+	}
+	tags, err := offlinepush.NewTags(chat.PushKV{Table: tagTable}, offlinepush.TagLimits{})
+	if err != nil {
+		return err
+	}
 	var accepting atomic.Bool
 	api, err := httpapi.New(httpapi.Config{
 		Keys:  keys,
 		Store: store,
 		KV:    chat.PushKV{Table: apiTable},
 		Push:  push,
+		Tags:  tags,
 		Mint:  minter(cfg),
 		Ready: accepting.Load,
 	})
