@@ -21,6 +21,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/loftchat/loft/chat"
 	"github.com/loftchat/loft/offlinepush"
 )
 
@@ -58,6 +59,10 @@ type Config struct {
 	Push *offlinepush.Service
 	// Tags, if set, serves the tag endpoints.
 	Tags *offlinepush.Tags
+	// Presence says which devices are online; Router carries kicks to
+	// them. Both optional.
+	Presence chat.Presence
+	Router   chat.Router
 	// Mint, if set, serves POST /v1/tokens.
 	Mint TokenMinter
 	// Ready reports whether the server accepts work, for /readyz.
@@ -125,6 +130,7 @@ func (a *API) routes() {
 	a.mux.Handle("POST /v1/messages", a.auth(ScopeSend, a.idempotent(a.postMessages)))
 	a.mux.Handle("GET /v1/messages/{id}/report", a.auth(ScopeSend, a.getReport))
 	a.tagRoutes()
+	a.userRoutes()
 	a.mux.HandleFunc("/v1/", func(w http.ResponseWriter, r *http.Request) {
 		problem(w, http.StatusNotFound, "not-found", "No such endpoint", r.Method+" "+r.URL.Path+" is not part of the API", "")
 	})

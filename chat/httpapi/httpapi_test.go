@@ -18,6 +18,8 @@ import (
 	"github.com/loftchat/loft/chat"
 	"github.com/loftchat/loft/history"
 	"github.com/loftchat/loft/offlinepush"
+	"github.com/loftchat/loft/offlinepush/logvendor"
+	"github.com/loftchat/loft/presence"
 )
 
 var secret = []byte("httpapi-test-secret-0123456789abcdef")
@@ -46,7 +48,17 @@ func newServer(t *testing.T) *server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if srv, err = chat.New(chat.Config{Store: store, Auth: auth}); err != nil {
+	router := chat.NewLocalRouter()
+	tracker := presence.New()
+	if srv, err = chat.New(chat.Config{Store: store, Auth: auth, Router: router, Presence: tracker}); err != nil {
+		t.Fatal(err)
+	}
+	pushTable, err := store.Table("push")
+	if err != nil {
+		t.Fatal(err)
+	}
+	push, err := offlinepush.New(offlinepush.Config{KV: chat.PushKV{Table: pushTable}, Facts: chat.PushFacts{Store: store, Presence: tracker}, Vendors: []offlinepush.Vendor{logvendor.New(logvendor.Config{})}})
+	if err != nil {
 		t.Fatal(err)
 	}
 	table, err := store.Table("api")
@@ -69,7 +81,10 @@ func newServer(t *testing.T) *server {
 		},
 		Store: store,
 		KV:    chat.PushKV{Table: table},
-		Tags:  tags,
+		Tags:     tags,
+		Push:     push,
+		Presence: tracker,
+		Router:   router,
 		Mint: func(user, device, platform string, ttl time.Duration) (string, time.Time, error) {
 			exp := time.Now().Add(ttl)
 			tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.RegisteredClaims{Subject: user, ExpiresAt: jwt.NewNumericDate(exp)}).SignedString(secret)
@@ -357,5 +372,60 @@ func TestTags(t *testing.T) {
 	}
 	if code, _, _ := s.call("GET", "/v1/tags", sendKey, nil); code != 403 {
 		t.Fatalf("a send key on tags: %d", code)
+	}
+}
+
+// A backend sees a user's devices, registers a push token for one, and
+// kicks another, which is told why and closed.
+func TestUsersDevicesKickAndTokens(t *testing.T) {
+	s := newServer(t)
+	laptop := s.ws("bob", "laptop")
+	s.ws("bob", "phone").CloseNow()
+	code, _, _ := s.call("POST", "/v1/users/bob/devices/phone/push-token", adminKey, map[string]any{"vendor": "log", "token": "T1", "platform": "android"})
+	if code != 200 {
+		t.Fatalf("push-token: %d", code)
+	}
+	if code, body, _ := s.call("POST", "/v1/users/bob/devices/phone/push-token", adminKey, map[string]any{"vendor": "pigeon", "token": "T2"}); code != 400 || body["field"] != "/vendor" {
+		t.Fatalf("an unknown vendor: %d %v", code, body)
+	}
+	var user struct {
+		Online  bool         `json:"online"`
+		Devices []deviceJSON `json:"devices"`
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		req, _ := http.NewRequest("GET", s.url+"/v1/users/bob", nil)
+		req.Header.Set("Authorization", "Bearer "+adminKey)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		json.NewDecoder(resp.Body).Decode(&user)
+		resp.Body.Close()
+		if len(user.Devices) == 2 && !user.Devices[1].Online || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(10 * time.Millisecond) // the phone's disconnect and its device record are not waited for
+	}
+	if !user.Online || fmt.Sprint(user.Devices) != "[{laptop unknown true active "+fmt.Sprint(user.Devices[0].LastSeen)+" []} {phone unknown false active "+fmt.Sprint(user.Devices[1].LastSeen)+" [log]}]" {
+		t.Fatalf("user = %+v", user)
+	}
+	if code, body, _ := s.call("POST", "/v1/users/bob/devices/laptop/kick", adminKey, map[string]any{}); code != 400 || body["field"] != "/unbind_push" {
+		t.Fatalf("kick without unbind_push: %d %v", code, body)
+	}
+	if code, _, _ := s.call("POST", "/v1/users/bob/devices/laptop/kick", adminKey, map[string]any{"unbind_push": true}); code != 200 {
+		t.Fatalf("kick: %d", code)
+	}
+	f := read(t, laptop)
+	if f["type"] != "kicked" || f["reason"] != KickByBackend {
+		t.Fatalf("the laptop got %v", f)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, _, err := laptop.Read(ctx); websocket.CloseStatus(err) != chat.CloseKicked {
+		t.Fatalf("the laptop's connection ended with %v", err)
+	}
+	if code, _, _ := s.call("DELETE", "/v1/users/bob/devices/phone/push-token", adminKey, nil); code != 204 {
+		t.Fatalf("delete push-token: %d", code)
 	}
 }

@@ -25,6 +25,7 @@ type Store interface {
 	Devices(user string) ([]history.Device, error)
 	Cursor(user, device string) (uint64, error)
 	ReadMark(user, conv string) (uint64, error)
+	SetDeviceState(ctx context.Context, user, device string, state history.DeviceState, unbindPush bool) error
 }
 
 var _ Store = (*history.Store)(nil)

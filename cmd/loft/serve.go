@@ -79,6 +79,7 @@ func serve(ctx context.Context, cfg config, logOut io.Writer, ready func(addr st
 	}
 	defer store.Close()
 
+	router := chat.NewLocalRouter()
 	tracker := presence.NewTracker(presence.Config{OnChange: func(c presence.Change) { srv.PresenceChanged(c) }})
 	table, err := store.Table("push")
 	if err != nil {
@@ -116,6 +117,7 @@ func serve(ctx context.Context, cfg config, logOut io.Writer, ready func(addr st
 		Store:          store,
 		Auth:           auth,
 		Push:           push,
+		Router:         router,
 		Presence:       tracker,
 		DeviceLimits:   limits,
 		TypingFanout:   cfg.GroupFanout,
@@ -152,13 +154,15 @@ func serve(ctx context.Context, cfg config, logOut io.Writer, ready func(addr st
 	}
 	var accepting atomic.Bool
 	api, err := httpapi.New(httpapi.Config{
-		Keys:  keys,
-		Store: store,
-		KV:    chat.PushKV{Table: apiTable},
-		Push:  push,
-		Tags:  tags,
-		Mint:  minter(cfg),
-		Ready: accepting.Load,
+		Keys:     keys,
+		Store:    store,
+		KV:       chat.PushKV{Table: apiTable},
+		Push:     push,
+		Tags:     tags,
+		Presence: tracker,
+		Router:   router,
+		Mint:     minter(cfg),
+		Ready:    accepting.Load,
 	})
 	if err != nil {
 		return err
