@@ -131,6 +131,7 @@ func (a *API) routes() {
 	a.mux.Handle("GET /v1/messages/{id}/report", a.auth(ScopeSend, a.getReport))
 	a.tagRoutes()
 	a.userRoutes()
+	a.groupRoutes()
 	a.mux.HandleFunc("/v1/", func(w http.ResponseWriter, r *http.Request) {
 		problem(w, http.StatusNotFound, "not-found", "No such endpoint", r.Method+" "+r.URL.Path+" is not part of the API", "")
 	})
@@ -268,5 +269,9 @@ func fail(w http.ResponseWriter, err error) {
 		return
 	}
 	status, code, title := storeProblem(err)
-	problem(w, status, code, title, "", "")
+	detail := ""
+	if status < 500 {
+		detail = strings.TrimPrefix(err.Error(), "history: ") // names values, never internals
+	}
+	problem(w, status, code, title, detail, "")
 }

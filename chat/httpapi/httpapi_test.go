@@ -429,3 +429,34 @@ func TestUsersDevicesKickAndTokens(t *testing.T) {
 		t.Fatalf("delete push-token: %d", code)
 	}
 }
+
+func TestGroups(t *testing.T) {
+	s := newServer(t)
+	code, g, _ := s.call("POST", "/v1/groups", adminKey, map[string]any{"id": "team", "name": "Team", "owner": "ann", "members": []string{"ben"}})
+	if code != 201 || g["group"] != "g:team" || g["owner"] != "ann" || fmt.Sprint(g["members"]) != "[map[role:owner user:ann] map[role:member user:ben]]" {
+		t.Fatalf("create: %d %v", code, g)
+	}
+	if code, g, _ = s.call("POST", "/v1/groups", adminKey, map[string]any{"id": "team", "name": "Again"}); code != 409 {
+		t.Fatalf("create an existing id: %d %v", code, g)
+	}
+	if code, g, _ = s.call("POST", "/v1/groups/team/members", adminKey, map[string]any{"users": []string{"cy"}}); code != 200 || len(g["members"].([]any)) != 3 {
+		t.Fatalf("add: %d %v", code, g)
+	}
+	if code, g, _ = s.call("DELETE", "/v1/groups/g:team/members", adminKey, map[string]any{"users": []string{"ben"}}); code != 200 || len(g["members"].([]any)) != 2 {
+		t.Fatalf("remove: %d %v", code, g)
+	}
+	if code, g, _ = s.call("POST", "/v1/groups/team/name", adminKey, map[string]any{"name": "Dream team"}); code != 200 || g["name"] != "Dream team" {
+		t.Fatalf("rename: %d %v", code, g)
+	}
+	if code, g, _ = s.call("POST", "/v1/groups/team/members", adminKey, map[string]any{"users": []string{"cy"}}); code != 400 || g["detail"] == "" {
+		t.Fatalf("add a member again: %d %v", code, g)
+	}
+	if code, _, _ := s.call("GET", "/v1/groups/nope", adminKey, nil); code != 404 {
+		t.Fatalf("an unknown group: %d", code)
+	}
+	// Every change is an event of the group, in order: ben has his removal.
+	ms, _, err := s.store.History("ben", "g:team", 0, 10)
+	if err != nil || len(ms) != 3 || ms[2].Kind != history.KindEvent {
+		t.Fatalf("ben's history: %+v %v", ms, err)
+	}
+}

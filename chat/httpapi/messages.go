@@ -26,6 +26,11 @@ type Store interface {
 	Cursor(user, device string) (uint64, error)
 	ReadMark(user, conv string) (uint64, error)
 	SetDeviceState(ctx context.Context, user, device string, state history.DeviceState, unbindPush bool) error
+	CreateGroup(ctx context.Context, req history.GroupRequest) (history.Ack, error)
+	AddMembers(ctx context.Context, req history.GroupRequest) (history.Ack, error)
+	RemoveMembers(ctx context.Context, req history.GroupRequest) (history.Ack, error)
+	RenameGroup(ctx context.Context, req history.GroupRequest) (history.Ack, error)
+	Group(conv string) (*history.Group, error)
 }
 
 var _ Store = (*history.Store)(nil)
@@ -188,6 +193,8 @@ func storeProblem(err error) (int, string, string) {
 		return http.StatusForbidden, "forbidden", "Not allowed: the sender is not a member"
 	case errors.Is(err, history.ErrConflict):
 		return http.StatusConflict, "conflict", "A client id was reused for a different message"
+	case errors.Is(err, history.ErrTooMany):
+		return http.StatusUnprocessableEntity, "too-many", "Over a limit: a group's size, or users per request"
 	case errors.Is(err, history.ErrInvalid):
 		return http.StatusBadRequest, "bad-request", "Invalid request"
 	case errors.Is(err, history.ErrClosed), errors.Is(err, history.ErrFailed):
