@@ -37,14 +37,15 @@ type Op struct {
 //	'g' user 0 device 0 tag       -> (empty) a target's tag; see tags.go
 //	'i' tag 0 user 0 device       -> (empty) the same, by tag
 const (
-	recToken   = 't'
-	recDevice  = 'd'
-	recGone    = 'x'
-	recSetting = 's'
-	recMute    = 'm'
-	recJob     = 'j'
-	recOutcome = 'o'
-	recPushed  = 'p'
+	recToken    = 't'
+	recDevice   = 'd'
+	recGone     = 'x'
+	recSetting  = 's'
+	recMute     = 'm'
+	recJob      = 'j'
+	recOutcome  = 'o'
+	recPushed   = 'p'
+	recCampaign = 'c' // 'c' be64(campaign id) -> campaign (JSON)
 )
 
 // key joins a record kind and fields with 0x00 separators.

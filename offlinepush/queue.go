@@ -173,6 +173,10 @@ func (s *Service) send(vs *vendorState, j job) {
 	if _, queued, err := s.kv.Get(jobKey(j.Due, j.ID)); err != nil || !queued {
 		return
 	}
+	if isCampaign(j.MsgID) && s.cancelled(j.MsgID) {
+		s.finish(j, Outcome{Status: StatusFailed, Reason: ReasonCancelled}, nil)
+		return
+	}
 	ctx, cancel := context.WithTimeout(s.ctx, s.cfg.SendTimeout)
 	err := vs.v.Send(ctx, &j.N)
 	cancel()
@@ -182,8 +186,11 @@ func (s *Service) send(vs *vendorState, j job) {
 	j.Attempts++
 	now := s.cfg.Now()
 	if err == nil {
-		s.finish(j, Outcome{Status: StatusPushed, Vendor: vs.v.Name(), Silent: j.N.Silent, Attempts: j.Attempts},
-			[]Op{{Key: key(recPushed, j.Binding.User, j.Conv, j.Binding.Device), Value: be64(j.MsgID)}})
+		var extra []Op
+		if j.Conv != "" {
+			extra = []Op{{Key: key(recPushed, j.Binding.User, j.Conv, j.Binding.Device), Value: be64(j.MsgID)}}
+		}
+		s.finish(j, Outcome{Status: StatusPushed, Vendor: vs.v.Name(), Silent: j.N.Silent, Attempts: j.Attempts}, extra)
 		return
 	}
 	var verr *Error

@@ -76,6 +76,9 @@ type API struct {
 	cfg  Config
 	keys []*keyState
 	mux  *http.ServeMux
+
+	broadcastMu   sync.Mutex
+	lastBroadcast time.Time // guarded by broadcastMu: the last push to everyone
 }
 
 type keyState struct {
@@ -132,6 +135,7 @@ func (a *API) routes() {
 	a.tagRoutes()
 	a.userRoutes()
 	a.groupRoutes()
+	a.pushRoutes()
 	a.mux.HandleFunc("/v1/", func(w http.ResponseWriter, r *http.Request) {
 		problem(w, http.StatusNotFound, "not-found", "No such endpoint", r.Method+" "+r.URL.Path+" is not part of the API", "")
 	})

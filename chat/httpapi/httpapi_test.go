@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -32,13 +33,18 @@ const (
 
 // server runs the real store, chat server and API on one listener.
 type server struct {
-	t     *testing.T
-	url   string
-	store *history.Store
+	t      *testing.T
+	url    string
+	store  *history.Store
+	log    *logvendor.Vendor
+	offset atomic.Int64 // the clock of the API and the push layer, ahead of the wall clock
 }
+
+func (s *server) now() time.Time { return time.Now().Add(time.Duration(s.offset.Load())) }
 
 func newServer(t *testing.T) *server {
 	t.Helper()
+	s := &server{t: t, log: logvendor.New(logvendor.Config{})}
 	var srv *chat.Server
 	store, err := history.Open(t.TempDir(), history.Config{OnCommit: func(b []history.Appended) { srv.Committed(b) }})
 	if err != nil {
@@ -57,7 +63,7 @@ func newServer(t *testing.T) *server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	push, err := offlinepush.New(offlinepush.Config{KV: chat.PushKV{Table: pushTable}, Facts: chat.PushFacts{Store: store, Presence: tracker}, Vendors: []offlinepush.Vendor{logvendor.New(logvendor.Config{})}})
+	push, err := offlinepush.New(offlinepush.Config{KV: chat.PushKV{Table: pushTable}, Facts: chat.PushFacts{Store: store, Presence: tracker}, Vendors: []offlinepush.Vendor{s.log}, Now: s.now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,6 +91,7 @@ func newServer(t *testing.T) *server {
 		Push:     push,
 		Presence: tracker,
 		Router:   router,
+		Now:      s.now,
 		Mint: func(user, device, platform string, ttl time.Duration) (string, time.Time, error) {
 			exp := time.Now().Add(ttl)
 			tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.RegisteredClaims{Subject: user, ExpiresAt: jwt.NewNumericDate(exp)}).SignedString(secret)
@@ -94,6 +101,7 @@ func newServer(t *testing.T) *server {
 	if err != nil {
 		t.Fatal(err)
 	}
+	push.Start()
 	mux := http.NewServeMux()
 	mux.Handle("/v1/ws", srv)
 	mux.Handle("/", api)
@@ -101,9 +109,11 @@ func newServer(t *testing.T) *server {
 	t.Cleanup(func() {
 		hs.Close()
 		srv.Close(context.Background())
+		push.Close(context.Background())
 		store.Close()
 	})
-	return &server{t: t, url: hs.URL, store: store}
+	s.url, s.store = hs.URL, store
+	return s
 }
 
 // call makes a request and decodes the JSON answer into a map.
@@ -458,5 +468,86 @@ func TestGroups(t *testing.T) {
 	ms, _, err := s.store.History("ben", "g:team", 0, 10)
 	if err != nil || len(ms) != 3 || ms[2].Kind != history.KindEvent {
 		t.Fatalf("ben's history: %+v %v", ms, err)
+	}
+}
+
+// waitReport polls a push's report until cond holds.
+func (s *server) waitReport(id string, cond func(map[string]any) bool) map[string]any {
+	s.t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		code, r, _ := s.call("GET", "/v1/pushes/"+id+"/report", adminKey, nil)
+		if code == 200 && cond(r) {
+			return r
+		}
+		if time.Now().After(deadline) {
+			s.t.Fatalf("push %s report: %d %v", id, code, r)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func TestPushes(t *testing.T) {
+	s := newServer(t)
+	for _, u := range []string{"bob", "cy"} {
+		if code, _, _ := s.call("POST", "/v1/users/"+u+"/devices/phone/push-token", adminKey, map[string]any{"vendor": "log", "token": "T-" + u, "platform": "ios"}); code != 200 {
+			t.Fatal(code)
+		}
+	}
+	s.call("POST", "/v1/users/bob/tags", adminKey, map[string]any{"tags": []string{"vip"}})
+	pushed := func(r map[string]any) bool { return fmt.Sprint(r["pushed"]) == "map[log:1]" }
+
+	// To users, with a per-platform text.
+	code, p, _ := s.call("POST", "/v1/pushes", adminKey, map[string]any{"users": []string{"bob"}, "title": "Sale", "body": "50% off", "platforms": map[string]any{"ios": map[string]string{"title": "iOS sale", "body": "50% off"}}})
+	if code != 201 || p["devices"] != 1.0 {
+		t.Fatalf("to users: %d %v", code, p)
+	}
+	s.waitReport(p["push_id"].(string), pushed)
+	if rs := s.log.Recent("T-bob", 1); len(rs) != 1 || rs[0].Title != "iOS sale" || rs[0].Data["push_id"] != p["push_id"] {
+		t.Fatalf("bob's phone got %+v", rs)
+	}
+	// To a tag expression: only bob is a vip.
+	code, p, _ = s.call("POST", "/v1/pushes", adminKey, map[string]any{"tags": "vip AND NOT churned", "title": "VIP"})
+	if code != 201 || p["devices"] != 1.0 {
+		t.Fatalf("to tags: %d %v", code, p)
+	}
+	s.waitReport(p["push_id"].(string), pushed)
+	if code, p, _ = s.call("POST", "/v1/pushes", adminKey, map[string]any{"tags": "vip AND", "title": "x"}); code != 400 || p["field"] != "/tags" {
+		t.Fatalf("a bad expression: %d %v", code, p)
+	}
+
+	// Scheduled an hour ahead: cancelled before it starts, it is never sent.
+	at := s.now().Add(time.Hour).UTC().Format(time.RFC3339)
+	_, later, _ := s.call("POST", "/v1/pushes", adminKey, map[string]any{"users": []string{"cy"}, "title": "later", "send_at": at})
+	_, kept, _ := s.call("POST", "/v1/pushes", adminKey, map[string]any{"users": []string{"cy"}, "title": "kept", "send_at": at})
+	if r := s.waitReport(later["push_id"].(string), func(map[string]any) bool { return true }); r["queued"] != 1.0 {
+		t.Fatalf("scheduled report: %v", r)
+	}
+	if code, _, _ := s.call("DELETE", "/v1/pushes/"+later["push_id"].(string), adminKey, nil); code != 204 {
+		t.Fatalf("cancel: %d", code)
+	}
+	s.offset.Add(int64(2 * time.Hour)) // the clock moves past send_at
+	s.waitReport(later["push_id"].(string), func(r map[string]any) bool { return fmt.Sprint(r["push_failed"]) == "map[cancelled:1]" && r["cancelled"] == true })
+	s.waitReport(kept["push_id"].(string), pushed)
+	if rs := s.log.Recent("T-cy", 0); len(rs) != 1 || rs[0].Title != "kept" {
+		t.Fatalf("cy's phone got %+v", rs)
+	}
+	if code, _, _ := s.call("DELETE", "/v1/pushes/"+kept["push_id"].(string), adminKey, nil); code != 409 {
+		t.Fatalf("cancel after the start: %d", code)
+	}
+
+	// A push to everyone at most every 3 s.
+	if code, p, _ = s.call("POST", "/v1/pushes", adminKey, map[string]any{"all": true, "title": "hello all"}); code != 201 || p["devices"] != 2.0 {
+		t.Fatalf("broadcast: %d %v", code, p)
+	}
+	if code, _, hdr := s.call("POST", "/v1/pushes", adminKey, map[string]any{"all": true, "title": "again"}); code != 429 || hdr.Get("Retry-After") == "" {
+		t.Fatalf("a second broadcast at once: %d", code)
+	}
+	s.offset.Add(int64(3 * time.Second))
+	if code, _, _ := s.call("POST", "/v1/pushes", adminKey, map[string]any{"all": true, "title": "later"}); code != 201 {
+		t.Fatalf("a broadcast 3 s later: %d", code)
+	}
+	if code, _, _ := s.call("POST", "/v1/pushes", sendKey, map[string]any{"all": true, "title": "x"}); code != 403 {
+		t.Fatalf("a send key pushing: %d", code)
 	}
 }
