@@ -527,7 +527,9 @@ func TestPushes(t *testing.T) {
 		t.Fatalf("cancel: %d", code)
 	}
 	s.offset.Add(int64(2 * time.Hour)) // the clock moves past send_at
-	s.waitReport(later["push_id"].(string), func(r map[string]any) bool { return fmt.Sprint(r["push_failed"]) == "map[cancelled:1]" && r["cancelled"] == true })
+	s.waitReport(later["push_id"].(string), func(r map[string]any) bool {
+		return fmt.Sprint(r["push_failed"]) == "map[cancelled:1]" && r["cancelled"] == true
+	})
 	s.waitReport(kept["push_id"].(string), pushed)
 	if rs := s.log.Recent("T-cy", 0); len(rs) != 1 || rs[0].Title != "kept" {
 		t.Fatalf("cy's phone got %+v", rs)
