@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/coder/websocket"
@@ -46,6 +47,9 @@ type Config struct {
 	// Push is the offline-push layer: committed messages are handed to it,
 	// and the push frames use it. Optional.
 	Push Pusher
+	// OnAck, if set, is told how long each send took from its frame being
+	// read to its ack being queued (for metrics); it must not block.
+	OnAck func(time.Duration)
 	// Logger receives the server's logs. Default: discard.
 	Logger *slog.Logger
 	// OriginPatterns are the browser origins (host patterns, as in
@@ -153,6 +157,9 @@ type Server struct {
 	// instead of every connection's reader growing (and copying) its own.
 	auths chan func()
 
+	// deliveries counts inbox entries handed to devices' queues.
+	deliveries atomic.Uint64
+
 	// watchers maps users to the sessions subscribed to their presence.
 	watchers *presence.Watchers[*session]
 
@@ -221,6 +228,7 @@ func (s *Server) dispatch() {
 					continue
 				}
 				em := encodeMessage(a.Message)
+				s.deliveries.Add(uint64(len(a.Inbox)))
 				for _, ref := range a.Inbox {
 					s.cfg.Router.Publish(ref.User, Event{Pts: ref.Pts, Msg: em})
 				}
@@ -279,6 +287,20 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		defer s.untrack(sess)
 		sess.run()
 	}()
+}
+
+// Stats are the server's counters, for metrics.
+type Stats struct {
+	Connections int    // open WebSocket sessions
+	Deliveries  uint64 // inbox entries published to users' devices since start
+}
+
+// Stats returns the server's counters now.
+func (s *Server) Stats() Stats {
+	s.mu.Lock()
+	n := len(s.sessions)
+	s.mu.Unlock()
+	return Stats{Connections: n, Deliveries: s.deliveries.Load()}
 }
 
 func (s *Server) track(sess *session) bool {

@@ -488,11 +488,18 @@ func (s *session) submit(id string, req history.AppendRequest) error {
 	case <-s.stopRead:
 		return &frameError{CodeUnavailable, "the server is shutting down; reconnect and retry"}
 	}
+	var start time.Time
+	if s.srv.cfg.OnAck != nil {
+		start = time.Now()
+	}
 	err := s.srv.cfg.Store.Submit(context.Background(), req, func(a history.Ack, err error) {
 		if err != nil {
 			s.replyErr(id, err)
 		} else {
 			s.reply(encodeAck(id, a))
+			if s.srv.cfg.OnAck != nil {
+				s.srv.cfg.OnAck(time.Since(start))
+			}
 		}
 		<-s.inflight
 	})

@@ -104,7 +104,15 @@ type Config struct {
 	// push. It runs on the committer goroutine: it must be fast and must
 	// not block.
 	PushPending func(m *Message, inbox []InboxRef) bool
+	// OnSync, if set, is told how long each batch's commit took, from its
+	// hand-off to Pebble to its fsync (for metrics). It runs on the
+	// committer's waiter goroutine and must not block.
+	OnSync func(time.Duration)
 }
+
+// LastID returns the id of the newest durable message: the number of
+// messages ever stored.
+func (s *Store) LastID() uint64 { return s.durableID.Load() }
 
 // Message is one stored message of a conversation.
 type Message struct {

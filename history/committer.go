@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/cockroachdb/pebble/v2"
 )
@@ -115,7 +116,9 @@ func (c *committer) run() {
 				break drain
 			}
 		}
-		synced <- c.apply(ops)
+		p := c.apply(ops)
+		p.applied = time.Now()
+		synced <- p
 	}
 }
 
@@ -128,6 +131,7 @@ type pendingBatch struct {
 	appended []Appended
 	groups   map[string]*Group // changed by the batch
 	marks    []markChange      // group read marks the batch moved
+	applied  time.Time         // when the batch was handed to Pebble
 }
 
 // apply stages ops in one batch and applies it without waiting for the WAL
@@ -239,6 +243,9 @@ func (c *committer) waitLoop(batches <-chan *pendingBatch) {
 	for p := range batches {
 		if p.batch != nil {
 			err := p.batch.SyncWait()
+			if c.s.cfg.OnSync != nil {
+				c.s.cfg.OnSync(time.Since(p.applied))
+			}
 			err = errors.Join(err, p.batch.Close())
 			if err == nil {
 				err = c.s.syncErr()

@@ -245,6 +245,7 @@ func backoff(base time.Duration, attempts int, retryAfter time.Duration) time.Du
 
 // finish deletes j and records its outcome, with extra writes.
 func (s *Service) finish(j job, o Outcome, extra []Op) {
+	s.count(j.Binding.Vendor, o.Status)
 	ops := append(extra, Op{Key: jobKey(j.Due, j.ID), Delete: true})
 	if j.MsgID != 0 {
 		o.MsgID, o.User, o.Device, o.At = j.MsgID, j.Binding.User, j.Binding.Device, s.cfg.Now().UnixMilli()
@@ -271,4 +272,12 @@ func (s *Service) reschedule(j job, at time.Time, why string) {
 	if err := s.kv.Apply(context.Background(), ops...); err != nil {
 		s.log.Error("offlinepush: rescheduling a push failed", "err", err)
 	}
+}
+
+// QueueDepth counts the pushes queued (due or not): a scan of the queue's
+// keys, for metrics scraped now and then.
+func (s *Service) QueueDepth() (int, error) {
+	n := 0
+	err := s.kv.Scan([]byte{recJob}, func(_, _ []byte) error { n++; return nil })
+	return n, err
 }

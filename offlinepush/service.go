@@ -113,7 +113,8 @@ type Service struct {
 	wg     sync.WaitGroup
 
 	mu      sync.Mutex
-	pending []pendingMsg // guarded by mu: messages awaiting their grace period
+	pending []pendingMsg         // guarded by mu: messages awaiting their grace period
+	counts  map[[2]string]uint64 // guarded by mu: finished pushes by vendor and status
 	wakeDec chan struct{}
 	wakeQ   chan struct{}
 	jobSeq  uint64 // guarded by mu
@@ -608,4 +609,30 @@ func be64(v uint64) []byte { return binary.BigEndian.AppendUint64(nil, v) }
 // a message to user: a token, or a device that lost its token.
 func (s *Service) Wants(user string) bool {
 	return s.reg.hasTokens(user) || s.reg.goneCount(user) > 0
+}
+
+func (s *Service) count(vendor, status string) {
+	s.mu.Lock()
+	if s.counts == nil {
+		s.counts = make(map[[2]string]uint64)
+	}
+	s.counts[[2]string{vendor, status}]++
+	s.mu.Unlock()
+}
+
+// PushCount is how many pushes of a vendor ended with a status since start.
+type PushCount struct {
+	Vendor, Status string
+	N              uint64
+}
+
+// Counts returns the finished pushes by vendor and status (pushed or
+// failed) since start, and how many messages await their decision.
+func (s *Service) Counts() (counts []PushCount, waiting int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for k, n := range s.counts {
+		counts = append(counts, PushCount{Vendor: k[0], Status: k[1], N: n})
+	}
+	return counts, len(s.pending)
 }

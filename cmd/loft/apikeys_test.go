@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -50,5 +51,33 @@ func TestHTTPAPIThroughTheBinary(t *testing.T) {
 	f, err := bob.read(ctx)
 	if err != nil || f.Type != "messages" || len(f.Messages) != 1 || f.Messages[0].From != "@system" {
 		t.Fatalf("bob got %+v, %v", f, err)
+	}
+}
+
+// /metrics on the real binary counts what happened.
+func TestMetricsThroughTheBinary(t *testing.T) {
+	p := startLoft(t, t.TempDir())
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c, err := dialClient(ctx, p.addr, mintToken(t, "alice"), "phone")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.close()
+	c.write(ctx, map[string]any{"type": "send", "id": "1", "to": "bob", "cid": "c1", "body": map[string]string{"text": "hi"}})
+	if f, err := c.read(ctx); err != nil || f.Type != "ack" {
+		t.Fatalf("send: %+v %v", f, err)
+	}
+	resp, err := http.Get("http://" + p.addr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var b strings.Builder
+	io.Copy(&b, resp.Body)
+	for _, want := range []string{"loft_connections 1", "loft_devices_online 1", "loft_messages_stored_total 1", "loft_ack_seconds_count 1", "loft_store_commit_seconds_count", "loft_push_queue_depth 0"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
 	}
 }

@@ -55,11 +55,13 @@ func serve(ctx context.Context, cfg config, logOut io.Writer, ready func(addr st
 	// push layer, which keeps its records in the store, likewise.
 	var srv *chat.Server
 	var push *offlinepush.Service
+	met := newMetrics()
 	store, err := history.Open(filepath.Join(cfg.DataDir, "store"), history.Config{
 		MaxAge:             cfg.RetentionAge,
 		MaxPerConversation: cfg.RetentionCount,
 		CacheSize:          cfg.StoreCache,
 		OnCommit:           func(b []history.Appended) { srv.Committed(b) },
+		OnSync:             func(d time.Duration) { met.commits.Observe(d.Seconds()) },
 		PushPending: func(m *history.Message, refs []history.InboxRef) bool {
 			for _, r := range refs {
 				if r.User != m.From && push.Wants(r.User) {
@@ -119,6 +121,7 @@ func serve(ctx context.Context, cfg config, logOut io.Writer, ready func(addr st
 		Push:           push,
 		Router:         router,
 		Presence:       tracker,
+		OnAck:          func(d time.Duration) { met.ack.Observe(d.Seconds()) },
 		DeviceLimits:   limits,
 		TypingFanout:   cfg.GroupFanout,
 		Logger:         log.With("component", "chat"),
@@ -169,6 +172,8 @@ func serve(ctx context.Context, cfg config, logOut io.Writer, ready func(addr st
 	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /v1/ws", srv)
+	met.watch(srv, tracker, store, push)
+	mux.Handle("GET /metrics", met.handler())
 	mux.Handle("/", api)
 
 	if cfg.PprofAddr != "" {
