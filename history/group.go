@@ -117,6 +117,7 @@ const (
 	actLeave  groupAction = "left"
 	actRename groupAction = "renamed"
 	actRole   groupAction = "role"
+	actDelete groupAction = "deleted"
 )
 
 // CreateGroup creates a group named req.Name with req.Users as members; a
@@ -152,6 +153,13 @@ func (s *Store) LeaveGroup(ctx context.Context, req GroupRequest) (Ack, error) {
 // RenameGroup renames the group; owners and admins may.
 func (s *Store) RenameGroup(ctx context.Context, req GroupRequest) (Ack, error) {
 	return s.changeGroup(ctx, actRename, req)
+}
+
+// DeleteGroup ends the group: every member is removed by one "deleted"
+// event (the last entry they get, and can read), and the group takes no
+// message after. Its owner, or the system, may.
+func (s *Store) DeleteGroup(ctx context.Context, req GroupRequest) (Ack, error) {
+	return s.changeGroup(ctx, actDelete, req)
 }
 
 // SetRole makes req.Users admins or plain members; only the owner may.
@@ -325,6 +333,14 @@ func (o *groupOp) apply(c *committer) error {
 			return ErrForbidden
 		}
 		event["name"] = r.Name
+	case actDelete:
+		if r.From != "" && actor.Role != RoleOwner {
+			return ErrForbidden
+		}
+		if g.Len() == 0 {
+			return ErrNotFound
+		}
+		removed = memberUsers(g.members)
 	case actRole:
 		if r.From != "" && actor.Role != RoleOwner {
 			return ErrForbidden

@@ -14,6 +14,22 @@ func (a *API) groupRoutes() {
 	a.mux.Handle("POST /v1/groups/{group}/members", a.auth(ScopeAdmin, a.idempotent(a.changeMembers(true))))
 	a.mux.Handle("DELETE /v1/groups/{group}/members", a.auth(ScopeAdmin, a.changeMembers(false)))
 	a.mux.Handle("POST /v1/groups/{group}/name", a.auth(ScopeAdmin, a.idempotent(a.renameGroup)))
+	a.mux.Handle("DELETE /v1/groups/{group}", a.auth(ScopeAdmin, a.deleteGroup))
+}
+
+// deleteGroup ends a group: its members get a "deleted" event and are
+// removed; what they had stays theirs to read.
+func (a *API) deleteGroup(w http.ResponseWriter, r *http.Request, _ *keyState) {
+	conv, err := groupConv(r)
+	if err != nil {
+		fail(w, err)
+		return
+	}
+	if _, err := a.cfg.Store.DeleteGroup(r.Context(), systemChange(conv)); err != nil {
+		fail(w, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
 }
 
 // groupConv reads the group id of a path: "g:<id>" or the bare id.
@@ -86,6 +102,9 @@ func (a *API) getGroup(w http.ResponseWriter, r *http.Request, _ *keyState) {
 
 func (a *API) writeGroup(w http.ResponseWriter, status int, conv string) {
 	g, err := a.cfg.Store.Group(conv)
+	if err == nil && g.Len() == 0 {
+		err = history.ErrNotFound // deleted
+	}
 	if err != nil {
 		fail(w, err)
 		return

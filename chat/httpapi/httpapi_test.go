@@ -469,6 +469,23 @@ func TestGroups(t *testing.T) {
 	if err != nil || len(ms) != 3 || ms[2].Kind != history.KindEvent {
 		t.Fatalf("ben's history: %+v %v", ms, err)
 	}
+	// Deleted: the members get the event, and the group is gone.
+	if code, _, _ := s.call("DELETE", "/v1/groups/team", adminKey, nil); code != 204 {
+		t.Fatalf("delete: %d", code)
+	}
+	if code, _, _ := s.call("GET", "/v1/groups/team", adminKey, nil); code != 404 {
+		t.Fatalf("a deleted group: %d", code)
+	}
+	if code, _, _ := s.call("DELETE", "/v1/groups/team", adminKey, nil); code != 404 {
+		t.Fatalf("delete again: %d", code)
+	}
+	ms, _, _ = s.store.History("cy", "g:team", 0, 10)
+	if last := ms[len(ms)-1]; !strings.Contains(string(last.Body), `"deleted"`) {
+		t.Fatalf("cy's last entry: %s", last.Body)
+	}
+	if _, err := s.store.Append(context.Background(), history.AppendRequest{From: "ann", Device: "d", ClientID: "x", Conv: "g:team", Body: []byte(`{}`)}); err == nil {
+		t.Fatal("a deleted group took a message")
+	}
 }
 
 // waitReport polls a push's report until cond holds.

@@ -30,6 +30,7 @@ type Store interface {
 	AddMembers(ctx context.Context, req history.GroupRequest) (history.Ack, error)
 	RemoveMembers(ctx context.Context, req history.GroupRequest) (history.Ack, error)
 	RenameGroup(ctx context.Context, req history.GroupRequest) (history.Ack, error)
+	DeleteGroup(ctx context.Context, req history.GroupRequest) (history.Ack, error)
 	Group(conv string) (*history.Group, error)
 }
 
