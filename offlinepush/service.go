@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -575,7 +576,7 @@ func (s *Service) Read(ctx context.Context, user, conv string, seq uint64) error
 	now := s.cfg.Now()
 	var ops []Op
 	for _, b := range s.reg.bindings(user) {
-		if online[b.Device] || !containsString(pushed, b.Device) {
+		if online[b.Device] || !slices.Contains(pushed, b.Device) {
 			continue
 		}
 		n := Notification{Token: b.Token, Platform: b.Platform, Credential: b.Credential, Silent: true, Badge: &badge,
@@ -592,15 +593,6 @@ func (s *Service) Read(ctx context.Context, user, conv string, seq uint64) error
 	}
 	wake(s.wakeQ)
 	return nil
-}
-
-func containsString(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 func be64(v uint64) []byte { return binary.BigEndian.AppendUint64(nil, v) }

@@ -79,6 +79,9 @@ type API struct {
 
 	broadcastMu   sync.Mutex
 	lastBroadcast time.Time // guarded by broadcastMu: the last push to everyone
+
+	idemMu    sync.Mutex
+	idemLocks map[string]*keyLock // guarded by idemMu: idempotency keys in use
 }
 
 type keyState struct {
@@ -96,7 +99,7 @@ func New(cfg Config) (*API, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	a := &API{cfg: cfg, mux: http.NewServeMux()}
+	a := &API{cfg: cfg, mux: http.NewServeMux(), idemLocks: make(map[string]*keyLock)}
 	for _, k := range cfg.Keys {
 		if len(k.Secret) < 16 {
 			return nil, fmt.Errorf("httpapi: key %q: a secret is at least 16 bytes", k.Name)

@@ -10,7 +10,7 @@ import (
 	"errors"
 	"net/http"
 	"strconv"
-	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/loftchat/loft/chat"
@@ -160,21 +160,13 @@ func clientBase(r *http.Request) string {
 	}
 	var b [12]byte
 	binary.BigEndian.PutUint64(b[:], uint64(time.Now().UnixNano()))
-	binary.BigEndian.PutUint32(b[8:], nextSeq())
+	binary.BigEndian.PutUint32(b[8:], clientSeq.Add(1))
 	return "api-" + hex.EncodeToString(b[:]) + "-"
 }
 
-var (
-	seqMu sync.Mutex
-	seq   uint32
-)
-
-func nextSeq() uint32 {
-	seqMu.Lock()
-	defer seqMu.Unlock()
-	seq++
-	return seq
-}
+// clientSeq tells apart the client ids of requests made in the same
+// nanosecond.
+var clientSeq atomic.Uint32
 
 // sentRecord is what the API keeps of a message it sent, for its report.
 type sentRecord struct {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"slices"
 	"strconv"
 	"time"
 
@@ -154,11 +155,7 @@ func (a *API) tagged(expr string) ([]offlinepush.Binding, error) {
 			return err
 		}
 		for _, b := range bindings {
-			tagged := false
-			for _, d := range own {
-				tagged = tagged || d == b.Device
-			}
-			if !tagged {
+			if !slices.Contains(own, b.Device) {
 				to = append(to, b)
 			}
 		}

@@ -24,7 +24,33 @@ type idemRecord struct {
 	Body   json.RawMessage `json:"body"`
 }
 
-var idemMu sync.Mutex // serialises requests that carry idempotency keys: they are rare and short
+// keyLock serialises the requests of one idempotency key, so a retry that
+// overtakes its first try waits for its answer; other keys go on.
+type keyLock struct {
+	mu    sync.Mutex
+	users int // guarded by API.idemMu
+}
+
+// lockKey takes k's lock and returns its release.
+func (a *API) lockKey(k string) func() {
+	a.idemMu.Lock()
+	l := a.idemLocks[k]
+	if l == nil {
+		l = &keyLock{}
+		a.idemLocks[k] = l
+	}
+	l.users++
+	a.idemMu.Unlock()
+	l.mu.Lock()
+	return func() {
+		l.mu.Unlock()
+		a.idemMu.Lock()
+		if l.users--; l.users == 0 {
+			delete(a.idemLocks, k)
+		}
+		a.idemMu.Unlock()
+	}
+}
 
 // idempotent answers a retried request (same key, same Idempotency-Key,
 // same body) with the first answer, and refuses the key with another body.
@@ -46,8 +72,7 @@ func (a *API) idempotent(h handler) handler {
 		}
 		hash := sha256.Sum256(append([]byte(r.Method+" "+r.URL.Path+"\n"), body...))
 		dbKey := append([]byte("i"+k.Name+"\x00"), ik...)
-		idemMu.Lock()
-		defer idemMu.Unlock()
+		defer a.lockKey(string(dbKey))()
 		if v, found, err := a.cfg.KV.Get(dbKey); err == nil && found {
 			var rec idemRecord
 			if json.Unmarshal(v, &rec) == nil {
