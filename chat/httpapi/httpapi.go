@@ -67,6 +67,9 @@ type Config struct {
 	Mint TokenMinter
 	// Ready reports whether the server accepts work, for /readyz.
 	Ready func() bool
+	// MaxBody is the largest message body in bytes, as on the WebSocket.
+	// Default 16 KiB.
+	MaxBody int
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
 }
@@ -98,6 +101,9 @@ func New(cfg Config) (*API, error) {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	if cfg.MaxBody <= 0 {
+		cfg.MaxBody = 16 << 10
 	}
 	a := &API{cfg: cfg, mux: http.NewServeMux(), idemLocks: make(map[string]*keyLock)}
 	for _, k := range cfg.Keys {

@@ -117,8 +117,8 @@ func (a *API) postMessages(w http.ResponseWriter, r *http.Request, k *keyState) 
 		fail(w, badField("/body", "a JSON object"))
 		return
 	}
-	if compact.Len() > 16<<10 {
-		fail(w, badField("/body", "at most 16 KiB"))
+	if compact.Len() > a.cfg.MaxBody {
+		fail(w, badField("/body", "at most "+strconv.Itoa(a.cfg.MaxBody)+" bytes"))
 		return
 	}
 	base := clientBase(r)

@@ -165,6 +165,7 @@ func serve(ctx context.Context, cfg config, logOut io.Writer, ready func(addr st
 		Presence: tracker,
 		Router:   router,
 		Mint:     minter(cfg),
+		MaxBody:  cfg.MaxBody,
 		Ready:    accepting.Load,
 	})
 	if err != nil {
