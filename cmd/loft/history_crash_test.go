@@ -115,13 +115,16 @@ func checkShown(tb testing.TB, ctx context.Context, c *wsClient, shown map[strin
 	}
 	now := make(map[string]map[uint64]wireEntry)
 	for conv := range hi {
-		f, err := c.historyPage(ctx, conv, hi[conv]+1, int(hi[conv]-lo[conv]+1))
-		if err != nil && !errors.Is(err, errNotFound) {
-			tb.Fatalf("history %s: %v", conv, err)
-		}
 		now[conv] = make(map[uint64]wireEntry)
-		for _, h := range f.Messages {
-			now[conv][h.Seq] = h
+		// Pages of at most 500, the protocol's limit, down from the newest shown.
+		for before := hi[conv] + 1; before > lo[conv]; before -= 500 {
+			f, err := c.historyPage(ctx, conv, before, int(min(500, before-lo[conv])))
+			if err != nil && !errors.Is(err, errNotFound) {
+				tb.Fatalf("history %s: %v", conv, err)
+			}
+			for _, h := range f.Messages {
+				now[conv][h.Seq] = h
+			}
 		}
 	}
 	for _, key := range slices.Sorted(maps.Keys(shown)) {
