@@ -117,7 +117,7 @@ func checkShown(tb testing.TB, ctx context.Context, c *wsClient, shown map[strin
 	for conv := range hi {
 		now[conv] = make(map[uint64]wireEntry)
 		// Pages of at most 500, the protocol's limit, down from the newest shown.
-		for before := hi[conv] + 1; before > lo[conv]; before -= 500 {
+		for before := hi[conv] + 1; before > lo[conv]; before -= min(500, before-lo[conv]) {
 			f, err := c.historyPage(ctx, conv, before, int(min(500, before-lo[conv])))
 			if err != nil && !errors.Is(err, errNotFound) {
 				tb.Fatalf("history %s: %v", conv, err)
