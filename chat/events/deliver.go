@@ -199,6 +199,13 @@ const (
 // deliver makes one attempt at j and deletes, reschedules or keeps it.
 func (q *Queue) deliver(j job) {
 	key := j.key()
+	// A scan may list a job a worker finished since (the scan read it
+	// before the deletion, the in-flight check came after the release):
+	// act only on a job still queued.
+	if _, queued, err := q.kv.Get(key); err != nil || !queued {
+		q.release(key)
+		return
+	}
 	secret, ok := q.secrets[j.URL]
 	if !ok {
 		q.logDrop(j, "events: dropping a delivery to an endpoint no longer configured", 0, nil)
