@@ -108,6 +108,9 @@ type Config struct {
 	// hand-off to Pebble to its fsync (for metrics). It runs on the
 	// committer's waiter goroutine and must not block.
 	OnSync func(time.Duration)
+	// OnDeviceState, if set, is told each SetDeviceState once it is
+	// durable, on the caller's goroutine: it must not block.
+	OnDeviceState func(user, device string, state DeviceState, unbindPush bool)
 }
 
 // LastID returns the id of the newest durable message: the number of

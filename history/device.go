@@ -30,7 +30,13 @@ func (s *Store) SetDeviceState(ctx context.Context, user, device string, state D
 	if err := s.enqueue(ctx, o); err != nil {
 		return err
 	}
-	return <-o.done
+	if err := <-o.done; err != nil {
+		return err
+	}
+	if s.cfg.OnDeviceState != nil {
+		s.cfg.OnDeviceState(user, device, state, unbindPush)
+	}
+	return nil
 }
 
 // Devices returns every device user has logged in from, in id order.

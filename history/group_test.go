@@ -234,7 +234,10 @@ func TestRecallEditDelete(t *testing.T) {
 }
 
 func TestDevices(t *testing.T) {
-	s, _ := newStore(t, Config{})
+	var told []string
+	s, _ := newStore(t, Config{OnDeviceState: func(user, device string, state DeviceState, unbind bool) {
+		told = append(told, fmt.Sprint(user, "/", device, " ", state, " ", unbind))
+	}})
 	ctx := context.Background()
 	if err := s.DeviceSeen(ctx, "alice", "phone", "ios", true); err != nil {
 		t.Fatal(err)
@@ -248,6 +251,9 @@ func TestDevices(t *testing.T) {
 	}
 	if err := s.SetDeviceState(ctx, "alice", "tablet", DeviceKicked, false); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("unknown device: %v", err)
+	}
+	if want := "alice/phone logged_out true"; len(told) != 1 || told[0] != want {
+		t.Fatalf("OnDeviceState heard %q, want only %q", told, want)
 	}
 }
 

@@ -254,6 +254,10 @@ func (s *Service) finish(j job, o Outcome, extra []Op) {
 	}
 	if err := s.kv.Apply(context.Background(), ops...); err != nil {
 		s.log.Error("offlinepush: recording a push failed; it may be sent again", "err", err)
+		return
+	}
+	if j.MsgID != 0 && s.cfg.OnOutcome != nil {
+		s.cfg.OnOutcome(o)
 	}
 }
 
@@ -263,14 +267,19 @@ func (s *Service) reschedule(j job, at time.Time, why string) {
 	j.Due = at.UnixMilli()
 	v, _ := json.Marshal(j)
 	ops := []Op{{Key: old, Delete: true}, {Key: jobKey(j.Due, j.ID), Value: v}}
+	var o Outcome
 	if j.MsgID != 0 {
-		o := Outcome{MsgID: j.MsgID, User: j.Binding.User, Device: j.Binding.Device, Status: StatusQueued,
+		o = Outcome{MsgID: j.MsgID, User: j.Binding.User, Device: j.Binding.Device, Status: StatusQueued,
 			Reason: "retrying: " + why, Vendor: j.Binding.Vendor, Silent: j.N.Silent, Attempts: j.Attempts, At: s.cfg.Now().UnixMilli()}
 		ov, _ := json.Marshal(o)
 		ops = append(ops, Op{Key: outcomeKey(j.MsgID, o.User, o.Device), Value: ov})
 	}
 	if err := s.kv.Apply(context.Background(), ops...); err != nil {
 		s.log.Error("offlinepush: rescheduling a push failed", "err", err)
+		return
+	}
+	if j.MsgID != 0 && s.cfg.OnOutcome != nil {
+		s.cfg.OnOutcome(o)
 	}
 }
 

@@ -58,6 +58,11 @@ type Config struct {
 	Now func() time.Time
 	// Logger receives vendor failures. Default: discard.
 	Logger *slog.Logger
+	// OnOutcome, if set, is told each outcome of a message's push once it
+	// is durably recorded: the decision per device, then every retry and
+	// the final pushed or failed. It runs on the push layer's goroutines
+	// and must not block.
+	OnOutcome func(Outcome)
 }
 
 // Facts is what the push layer asks of the rest of the server.
@@ -343,6 +348,7 @@ const maxDecideBatch = 256
 func (s *Service) decideBatch(batch []pendingMsg) error {
 	now := s.cfg.Now()
 	var ops []Op
+	var outcomes []Outcome // for OnOutcome
 	ids := make([]uint64, 0, len(batch))
 	badges := make(map[string]int) // a user's badge, read once per batch
 	for _, p := range batch {
@@ -352,6 +358,9 @@ func (s *Service) decideBatch(batch []pendingMsg) error {
 			o.MsgID, o.At = m.ID, now.UnixMilli()
 			v, _ := json.Marshal(o)
 			ops = append(ops, Op{Key: outcomeKey(m.ID, o.User, o.Device), Value: v})
+			if s.cfg.OnOutcome != nil {
+				outcomes = append(outcomes, o)
+			}
 		}
 		for _, r := range m.Recipients {
 			if r.User == m.From || !s.Wants(r.User) {
@@ -367,6 +376,9 @@ func (s *Service) decideBatch(batch []pendingMsg) error {
 			return err
 		}
 		wake(s.wakeQ)
+		for _, o := range outcomes {
+			s.cfg.OnOutcome(o)
+		}
 	}
 	if s.cfg.Done != nil {
 		return s.cfg.Done(s.ctx, ids...)

@@ -438,3 +438,35 @@ func TestBacklogSurvivesRestart(t *testing.T) {
 		t.Fatalf("%d pushes after the restart, want 20", n)
 	}
 }
+
+// OnOutcome hears every recorded step of a push, in order, once it is
+// recorded: the decision, each retry and the final answer.
+func TestOnOutcomeHearsEachStep(t *testing.T) {
+	var mu sync.Mutex
+	var heard []Outcome
+	f := newFixture(t, func(c *Config) {
+		c.OnOutcome = func(o Outcome) { mu.Lock(); heard = append(heard, o); mu.Unlock() }
+	})
+	f.register("bob", "phone", "RETRY")
+	f.online("bob", "laptop", false)
+	f.v.fail["RETRY"] = []error{&Error{Vendor: "fcm", Kind: KindRetry, Status: 503}}
+	final := f.send("bob", "d:alice:bob", `{"text":"hi"}`)
+
+	mu.Lock()
+	defer mu.Unlock()
+	var steps []string
+	for _, o := range heard {
+		if o.Device == "phone" {
+			steps = append(steps, o.Status)
+		}
+		if o.Device == "laptop" && (o.Status != StatusNotPushed || o.Reason != ReasonNoToken) {
+			t.Errorf("laptop: %+v, want not_pushed for no_token", o)
+		}
+	}
+	if got, want := strings.Join(steps, ","), "queued,queued,pushed"; got != want {
+		t.Fatalf("phone steps %s, want %s", got, want)
+	}
+	if last := heard[len(heard)-1]; last != final["phone"] {
+		t.Fatalf("last heard %+v, stored %+v", last, final["phone"])
+	}
+}

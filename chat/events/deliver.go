@@ -42,8 +42,8 @@ type dropLog struct {
 	suppressed int
 }
 
-// Start starts the dispatcher and the delivery workers; it sends what is
-// queued in the KV, including jobs a previous Queue left. Calls after the
+// Start starts the dispatcher, the delivery workers and Post's flusher; it
+// sends what is queued in the KV, including jobs a previous Queue left. Calls after the
 // first, or after Close, do nothing.
 func (q *Queue) Start() {
 	q.startOnce.Do(func() {
@@ -51,7 +51,11 @@ func (q *Queue) Start() {
 			return
 		}
 		work := make(chan job)
-		q.wg.Add(1 + workers)
+		q.wg.Add(2 + workers)
+		go func() {
+			defer q.wg.Done()
+			q.flush(q.ctx)
+		}()
 		go func() {
 			defer q.wg.Done()
 			defer close(work)
@@ -78,6 +82,11 @@ func (q *Queue) Close(ctx context.Context) error {
 	done := make(chan struct{})
 	go func() {
 		q.wg.Wait()
+		q.postMu.Lock()
+		q.postClosed = true // Posts from now on are lost, as are any never flushed
+		q.lost.Add(uint64(len(q.posted)))
+		q.posted = nil
+		q.postMu.Unlock()
 		close(done)
 	}()
 	select {

@@ -106,6 +106,7 @@ type Stats struct {
 	Delivered uint64 // answered 2xx
 	Retried   uint64 // attempts that failed and were rescheduled
 	Failed    uint64 // dropped: refused, too many attempts or too old
+	Lost      uint64 // events Post could not hand off (see Post)
 }
 
 // Queue delivers events to the configured endpoints. Its methods are safe
@@ -141,7 +142,12 @@ type Queue struct {
 	dropLogMu sync.Mutex
 	dropLogs  map[string]dropLog // guarded by dropLogMu: by URL and message
 
-	queued, delivered, retried, failed atomic.Uint64
+	postMu     sync.Mutex
+	posted     []posted      // guarded by postMu: handed off by Post, not yet emitted
+	postClosed bool          // guarded by postMu: the flusher has stopped
+	postWake   chan struct{} // 1-buffered: posted is not empty
+
+	queued, delivered, retried, failed, lost atomic.Uint64
 }
 
 // New validates cfg, fills its defaults and returns a Queue; Start starts
@@ -203,6 +209,7 @@ func New(cfg Config) (*Queue, error) {
 		maxAge:    cfg.MaxAge,
 		log:       cfg.Logger.With("component", "events"),
 		wake:      make(chan struct{}, 1),
+		postWake:  make(chan struct{}, 1),
 		inflight:  make(map[string]bool),
 		dropLogs:  make(map[string]dropLog),
 		idSeq:     rand.Uint64N(1 << 62),
@@ -254,46 +261,66 @@ const timeFormat = "2006-01-02T15:04:05.000Z07:00"
 // endpoint wants is not written. Emitting an ID that is still queued for
 // the same endpoint at the same due time replaces that delivery.
 func (q *Queue) Emit(ctx context.Context, ev Event) error {
-	switch {
-	case ev.Type == "" || len(ev.Type) > maxTypeLen:
-		return fmt.Errorf("%w: Type must be 1 to %d bytes", ErrEvent, maxTypeLen)
-	case len(ev.ID) > maxIDLen || bytes.IndexByte([]byte(ev.ID), 0) >= 0:
-		return fmt.Errorf("%w: ID must be at most %d bytes without 0x00", ErrEvent, maxIDLen)
-	case len(ev.Data) > 0 && !json.Valid(ev.Data):
-		return fmt.Errorf("%w: Data is not valid JSON", ErrEvent)
-	}
+	return q.EmitAll(ctx, ev)
+}
+
+// EmitAll is Emit for several events in one Apply: all are queued or none
+// is. An invalid event fails the call before anything is written.
+func (q *Queue) EmitAll(ctx context.Context, evs ...Event) error {
 	var ops []offlinepush.Op
 	now := q.now()
-	for i := range q.endpoints {
-		e := &q.endpoints[i]
-		if !e.wants(ev.Type) {
+	for _, ev := range evs {
+		switch {
+		case ev.Type == "" || len(ev.Type) > maxTypeLen:
+			return fmt.Errorf("%w: Type must be 1 to %d bytes", ErrEvent, maxTypeLen)
+		case len(ev.ID) > maxIDLen || bytes.IndexByte([]byte(ev.ID), 0) >= 0:
+			return fmt.Errorf("%w: ID must be at most %d bytes without 0x00", ErrEvent, maxIDLen)
+		case len(ev.Data) > 0 && !json.Valid(ev.Data):
+			return fmt.Errorf("%w: Data of %s is not valid JSON", ErrEvent, ev.Type)
+		}
+		if !q.Wants(ev.Type) {
 			continue
 		}
-		if ops == nil {
-			if ev.ID == "" {
-				ev.ID = q.newID(now)
-			}
-			if ev.Time.IsZero() {
-				ev.Time = now
-			}
+		if ev.ID == "" {
+			ev.ID = q.newID(now)
+		}
+		if ev.Time.IsZero() {
+			ev.Time = now
 		}
 		b, err := json.Marshal(body{ID: ev.ID, Type: ev.Type, Time: ev.Time.UTC().Format(timeFormat), Data: ev.Data})
 		if err != nil {
 			return fmt.Errorf("%w: %w", ErrEvent, err)
 		}
-		j := job{EventID: ev.ID, URL: e.URL, Body: b, Deadline: now.Add(q.maxAge).UnixMilli(), Due: now.UnixMilli()}
-		v, _ := json.Marshal(j)
-		ops = append(ops, offlinepush.Op{Key: j.key(), Value: v})
+		for i := range q.endpoints {
+			e := &q.endpoints[i]
+			if !e.wants(ev.Type) {
+				continue
+			}
+			j := job{EventID: ev.ID, URL: e.URL, Body: b, Deadline: now.Add(q.maxAge).UnixMilli(), Due: now.UnixMilli()}
+			v, _ := json.Marshal(j)
+			ops = append(ops, offlinepush.Op{Key: j.key(), Value: v})
+		}
 	}
 	if len(ops) == 0 {
 		return nil
 	}
 	if err := q.kv.Apply(ctx, ops...); err != nil {
-		return fmt.Errorf("events: queueing %s %s: %w", ev.Type, ev.ID, err)
+		return fmt.Errorf("events: queueing %d events: %w", len(evs), err)
 	}
 	q.queued.Add(uint64(len(ops)))
 	q.poke()
 	return nil
+}
+
+// Wants reports whether some endpoint receives events of type typ, so that
+// callers skip building events nobody receives.
+func (q *Queue) Wants(typ string) bool {
+	for i := range q.endpoints {
+		if q.endpoints[i].wants(typ) {
+			return true
+		}
+	}
+	return false
 }
 
 // newID returns 12 hex digits of Unix milliseconds then 16 of a sequence
@@ -319,6 +346,7 @@ func (q *Queue) Stats() Stats {
 		Delivered: q.delivered.Load(),
 		Retried:   q.retried.Load(),
 		Failed:    q.failed.Load(),
+		Lost:      q.lost.Load(),
 	}
 }
 

@@ -1,0 +1,81 @@
+package events
+
+import (
+	"context"
+	"encoding/json"
+	"testing"
+	"time"
+)
+
+// Events handed to Post arrive like emitted ones, their data encoded, and
+// types no endpoint wants are not even kept.
+func TestPostDelivers(t *testing.T) {
+	r := newReceiver(t, nil)
+	q := start(t, Config{KV: newMemKV(), Endpoints: []Endpoint{{URL: r.URL, Secret: testSecret, Types: []string{"message.stored"}}}})
+	when := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+	q.Post("user.online", when, map[string]string{"user": "alice"})
+	q.Post("message.stored", when, map[string]any{"conv": "d:alice:bob", "seq": 1})
+	var b struct {
+		Type string
+		Time string
+		Data map[string]any
+	}
+	if err := json.Unmarshal(r.next(t).body, &b); err != nil {
+		t.Fatal(err)
+	}
+	if b.Type != "message.stored" || b.Time != "2026-03-01T12:00:00.000Z" || b.Data["conv"] != "d:alice:bob" || b.Data["seq"] != 1.0 {
+		t.Fatalf("got %+v", b)
+	}
+	waitStats(t, q, func(s Stats) bool { return s.Delivered == 1 })
+	if s := q.Stats(); s != (Stats{Queued: 1, Delivered: 1}) {
+		t.Fatalf("stats %+v", s)
+	}
+}
+
+// Close writes what was posted before it to the KV, so the next Queue on
+// the KV delivers it; what is posted after Close is counted as lost.
+func TestCloseFlushesPosted(t *testing.T) {
+	r := newReceiver(t, nil)
+	kv := newMemKV()
+	cfg := Config{KV: kv, Endpoints: []Endpoint{{URL: r.URL, Secret: testSecret}}}
+	q, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3000 { // more than one flush batch
+		q.Post("message.stored", time.Time{}, map[string]int{"seq": i})
+	}
+	q.Close(context.Background()) // never started: nothing flushed, all lost
+	if s := q.Stats(); s.Lost != 3000 || kv.len() != 0 {
+		t.Fatalf("closed unstarted queue: stats %+v, %d records", s, kv.len())
+	}
+
+	q2, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q2.Start()
+	for i := range 3000 {
+		q2.Post("message.stored", time.Time{}, map[string]int{"seq": i})
+	}
+	if err := q2.Close(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	q2.Post("message.stored", time.Time{}, map[string]int{"seq": -1})
+	s := q2.Stats()
+	if s.Lost != 1 || int(s.Queued) != 3000 || kv.len() != 3000-int(s.Delivered) {
+		t.Fatalf("stats %+v with %d records left", s, kv.len())
+	}
+	q3 := start(t, cfg)
+	waitStats(t, q3, func(st Stats) bool { return int(st.Delivered+s.Delivered) == 3000 })
+}
+
+// An event whose data cannot be encoded is lost and counted; the others
+// of its batch are delivered.
+func TestPostBadDataIsCounted(t *testing.T) {
+	r := newReceiver(t, nil)
+	q := start(t, Config{KV: newMemKV(), Endpoints: []Endpoint{{URL: r.URL, Secret: testSecret}}})
+	q.Post("message.stored", time.Time{}, func() {})
+	q.Post("message.stored", time.Time{}, 1)
+	waitStats(t, q, func(s Stats) bool { return s.Delivered == 1 && s.Lost == 1 })
+}
