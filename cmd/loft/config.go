@@ -47,6 +47,7 @@ type config struct {
 	PushVendors     string
 	PushConfig      string
 	APIKeys         string
+	Webhooks        string
 }
 
 // flags registers the server's flags on fs; each has a LOFT_* twin.
@@ -82,6 +83,7 @@ func (c *config) flags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.PushGrace, "push-grace", 2*time.Second, "time a reconnecting device has to get a message live before it is pushed")
 	fs.DurationVar(&c.PushTTL, "push-ttl", 72*time.Hour, "how long a push is retried and kept by the vendor")
 	fs.StringVar(&c.PushVendors, "push-vendors", "log", "comma-separated push vendors to enable without a config section; log records pushes in memory (development)")
+	fs.StringVar(&c.Webhooks, "webhooks", "", "JSON file of the endpoints Loft POSTs events to: {\"endpoints\":[{\"url\",\"secret\",\"types\"}]} (see docs/http-api.md)")
 	fs.StringVar(&c.APIKeys, "api-keys", "", "JSON file listing the HTTP API's keys: [{\"name\",\"secret\",\"scopes\":[\"send\",\"push\",\"admin\"],\"rate\"}] (see docs/http-api.md)")
 	fs.StringVar(&c.PushConfig, "push-config", "", "JSON file with a section per push vendor account (see docs/push.md)")
 	fs.StringVar(&c.DeviceLimits, "device-limits", "mobile=1,desktop=1,web=5", "concurrent sessions per device class (mobile, desktop, web, other); a login over it kicks the oldest")

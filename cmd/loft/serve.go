@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/loftchat/loft/chat"
+	"github.com/loftchat/loft/chat/events"
 	"github.com/loftchat/loft/chat/httpapi"
 	"github.com/loftchat/loft/history"
 	"github.com/loftchat/loft/offlinepush"
@@ -49,19 +50,35 @@ func serve(ctx context.Context, cfg config, logOut io.Writer, ready func(addr st
 	if err != nil {
 		return err
 	}
+	hooks, err := loadWebhooks(cfg.Webhooks)
+	if err != nil {
+		return err
+	}
+	dev := devMode(cfg)
+	var inbox *devInbox
+	if dev {
+		inbox = newDevInbox(vendors)
+	}
 
 	// The store's commit hook needs the chat server, which needs the store:
 	// the hook reads srv, set before the listener accepts anything. The
 	// push layer, which keeps its records in the store, likewise.
 	var srv *chat.Server
 	var push *offlinepush.Service
+	var emit emitter // its queue is set before anything is stored
 	met := newMetrics()
 	store, err := history.Open(filepath.Join(cfg.DataDir, "store"), history.Config{
 		MaxAge:             cfg.RetentionAge,
 		MaxPerConversation: cfg.RetentionCount,
 		CacheSize:          cfg.StoreCache,
-		OnCommit:           func(b []history.Appended) { srv.Committed(b) },
-		OnSync:             func(d time.Duration) { met.commits.Observe(d.Seconds()) },
+		OnCommit: func(b []history.Appended) {
+			srv.Committed(b)
+			emit.committed(b)
+		},
+		OnDeviceState: func(user, device string, st history.DeviceState, unbind bool) {
+			emit.deviceState(user, device, st, unbind)
+		},
+		OnSync: func(d time.Duration) { met.commits.Observe(d.Seconds()) },
 		PushPending: func(m *history.Message, refs []history.InboxRef) bool {
 			for _, r := range refs {
 				if r.User != m.From && push.Wants(r.User) {
@@ -81,8 +98,22 @@ func serve(ctx context.Context, cfg config, logOut io.Writer, ready func(addr st
 	}
 	defer store.Close()
 
+	evTable, err := store.Table("events")
+	if err != nil {
+		return err
+	}
+	emit.q, err = events.New(events.Config{KV: chat.PushKV{Table: evTable}, Endpoints: hooks, Logger: log})
+	if err != nil {
+		return fmt.Errorf("webhooks: %w", err)
+	}
+	emit.q.Start()
+	defer emit.q.Close(context.Background())
+
 	router := chat.NewLocalRouter()
-	tracker := presence.NewTracker(presence.Config{OnChange: func(c presence.Change) { srv.PresenceChanged(c) }})
+	tracker := presence.NewTracker(presence.Config{OnChange: func(c presence.Change) {
+		srv.PresenceChanged(c)
+		emit.presence(c)
+	}})
 	table, err := store.Table("push")
 	if err != nil {
 		return err
@@ -97,6 +128,12 @@ func serve(ctx context.Context, cfg config, logOut io.Writer, ready func(addr st
 		TTL:       cfg.PushTTL,
 		Templates: templates,
 		Logger:    log.With("component", "offlinepush"),
+		OnOutcome: func(o offlinepush.Outcome) {
+			emit.outcome(o)
+			if inbox != nil {
+				inbox.record(o)
+			}
+		},
 	})
 	if err != nil {
 		return err
@@ -175,7 +212,13 @@ func serve(ctx context.Context, cfg config, logOut io.Writer, ready func(addr st
 	mux.Handle("GET /v1/ws", srv)
 	met.watch(srv, tracker, store, push)
 	mux.Handle("GET /metrics", met.handler())
-	mux.Handle("/", api)
+	mux.Handle("/v1/", api)
+	mux.Handle("GET /healthz", api)
+	mux.Handle("GET /readyz", api)
+	if dev {
+		inbox.push = push
+		devHandlers(mux, minter(cfg), auth, inbox)
+	}
 
 	if cfg.PprofAddr != "" {
 		stopPprof, err := servePprof(cfg.PprofAddr, log)
@@ -216,6 +259,9 @@ func serve(ctx context.Context, cfg config, logOut io.Writer, ready func(addr st
 	}
 	if cerr := push.Close(sctx); cerr != nil {
 		log.Warn("pushes in flight did not finish in time; they are sent after the restart", "err", cerr)
+	}
+	if cerr := emit.q.Close(sctx); cerr != nil {
+		log.Warn("webhook deliveries in flight did not finish in time; they are sent after the restart", "err", cerr)
 	}
 	if cerr := store.Close(); cerr != nil {
 		return fmt.Errorf("close store: %w", cerr)
