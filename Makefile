@@ -1,11 +1,16 @@
 # Loft's make targets. `make test` is what CI runs.
 GO ?= go
 
-.PHONY: test run build bench loadbench soak fmt-check vet fuzz
+.PHONY: test run build bench loadbench soak fmt-check vet fuzz chromium
 
-test: fmt-check vet
+test: fmt-check vet chromium
 	$(GO) test -race -count=1 ./...
 	@$(MAKE) --no-print-directory fuzz
+
+# The web demo's browser tests drive Debian's chromium headless; a fresh
+# machine installs it here (as root, as CI runs).
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; }
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
