@@ -75,7 +75,7 @@ func TestMetricsThroughTheBinary(t *testing.T) {
 	defer resp.Body.Close()
 	var b strings.Builder
 	io.Copy(&b, resp.Body)
-	for _, want := range []string{"loft_connections 1", "loft_devices_online 1", "loft_messages_stored_total 1", "loft_ack_seconds_count 1", "loft_store_commit_seconds_count", "loft_push_queue_depth 0"} {
+	for _, want := range []string{"loft_connections 1", "loft_devices_online 1", "loft_messages_stored_total 1", "loft_ack_seconds_count 1", "loft_store_commit_seconds_count", "loft_push_queue_depth 0", `loft_webhook_deliveries_total{result="delivered"} 0`} {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("/metrics lacks %q", want)
 		}

@@ -8,6 +8,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/loftchat/loft/chat"
+	"github.com/loftchat/loft/chat/events"
 	"github.com/loftchat/loft/history"
 	"github.com/loftchat/loft/offlinepush"
 	"github.com/loftchat/loft/presence"
@@ -39,7 +40,7 @@ func newMetrics() *metrics {
 }
 
 // watch registers the metrics read from the running components.
-func (m *metrics) watch(srv *chat.Server, tracker *presence.Tracker, store *history.Store, push *offlinepush.Service) {
+func (m *metrics) watch(srv *chat.Server, tracker *presence.Tracker, store *history.Store, push *offlinepush.Service, ev *events.Queue) {
 	m.reg.MustRegister(
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "loft_connections", Help: "Open WebSocket sessions."},
 			func() float64 { return float64(srv.Stats().Connections) }),
@@ -52,7 +53,26 @@ func (m *metrics) watch(srv *chat.Server, tracker *presence.Tracker, store *hist
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "loft_push_queue_depth", Help: "Pushes queued, due or scheduled."},
 			func() float64 { n, _ := push.QueueDepth(); return float64(n) }),
 		pushCollector{push},
+		eventCollector{ev},
 	)
+}
+
+// eventCollector reports webhook deliveries by result.
+type eventCollector struct{ q *events.Queue }
+
+var webhookTotal = prometheus.NewDesc("loft_webhook_deliveries_total",
+	"Event webhook deliveries (one per event and endpoint) since start, by result: queued, delivered, retried (an attempt that failed), failed (dropped), lost (never queued).", []string{"result"}, nil)
+
+func (c eventCollector) Describe(ch chan<- *prometheus.Desc) { ch <- webhookTotal }
+
+func (c eventCollector) Collect(ch chan<- prometheus.Metric) {
+	s := c.q.Stats()
+	for _, r := range []struct {
+		name string
+		n    uint64
+	}{{"queued", s.Queued}, {"delivered", s.Delivered}, {"retried", s.Retried}, {"failed", s.Failed}, {"lost", s.Lost}} {
+		ch <- prometheus.MustNewConstMetric(webhookTotal, prometheus.CounterValue, float64(r.n), r.name)
+	}
 }
 
 func (m *metrics) handler() http.Handler { return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{}) }

@@ -210,7 +210,7 @@ func serve(ctx context.Context, cfg config, logOut io.Writer, ready func(addr st
 	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /v1/ws", srv)
-	met.watch(srv, tracker, store, push)
+	met.watch(srv, tracker, store, push, emit.q)
 	mux.Handle("GET /metrics", met.handler())
 	mux.Handle("/v1/", api)
 	mux.Handle("GET /healthz", api)
