@@ -8,15 +8,6 @@ import (
 	"github.com/loftchat/loft/history"
 )
 
-func (a *API) groupRoutes() {
-	a.mux.Handle("POST /v1/groups", a.auth(ScopeAdmin, a.idempotent(a.createGroup)))
-	a.mux.Handle("GET /v1/groups/{group}", a.auth(ScopeAdmin, a.getGroup))
-	a.mux.Handle("POST /v1/groups/{group}/members", a.auth(ScopeAdmin, a.idempotent(a.changeMembers(true))))
-	a.mux.Handle("DELETE /v1/groups/{group}/members", a.auth(ScopeAdmin, a.changeMembers(false)))
-	a.mux.Handle("POST /v1/groups/{group}/name", a.auth(ScopeAdmin, a.idempotent(a.renameGroup)))
-	a.mux.Handle("DELETE /v1/groups/{group}", a.auth(ScopeAdmin, a.deleteGroup))
-}
-
 // deleteGroup ends a group: its members get a "deleted" event and are
 // removed; what they had stays theirs to read.
 func (a *API) deleteGroup(w http.ResponseWriter, r *http.Request, _ *keyState) {
@@ -47,13 +38,15 @@ func systemChange(conv string) history.GroupRequest {
 	return history.GroupRequest{Conv: conv}
 }
 
+type createGroupRequest struct {
+	ID      string   `json:"id" schema:"ref=ID" doc:"the group id, without g:; absent: the server picks one"`
+	Name    string   `json:"name" schema:"required,min=1,max=128" doc:"1-128 bytes"`
+	Owner   string   `json:"owner" schema:"ref=UserID" doc:"the owning user; absent: the backend owns it"`
+	Members []string `json:"members" schema:"ref=UserID,max=1000"`
+}
+
 func (a *API) createGroup(w http.ResponseWriter, r *http.Request, _ *keyState) {
-	var req struct {
-		ID      string   `json:"id"`
-		Name    string   `json:"name"`
-		Owner   string   `json:"owner"`
-		Members []string `json:"members"`
-	}
+	var req createGroupRequest
 	if err := decode(r, &req); err != nil {
 		fail(w, err)
 		return
@@ -109,15 +102,33 @@ func (a *API) writeGroup(w http.ResponseWriter, status int, conv string) {
 		fail(w, err)
 		return
 	}
-	type memberJSON struct {
-		User string `json:"user"`
-		Role string `json:"role"`
-	}
-	members := make([]memberJSON, 0, g.Len())
+	members := make([]groupMember, 0, g.Len())
 	for _, m := range g.Members() {
-		members = append(members, memberJSON{m.User, string(m.Role)})
+		members = append(members, groupMember{m.User, string(m.Role)})
 	}
-	writeJSON(w, status, map[string]any{"group": g.Conv, "name": g.Name, "owner": g.Owner(), "members": members})
+	writeJSON(w, status, groupResponse{Group: g.Conv, Members: members, Name: g.Name, Owner: g.Owner()})
+}
+
+// groupResponse is a group. Its fields are in the order of their names,
+// as the map it replaced encoded them.
+type groupResponse struct {
+	Group   string        `json:"group" schema:"ref=GroupConv"`
+	Members []groupMember `json:"members"`
+	Name    string        `json:"name"`
+	Owner   string        `json:"owner" doc:"the owning user; empty for a group the backend owns"`
+}
+
+type groupMember struct {
+	User string `json:"user"`
+	Role string `json:"role" schema:"enum=owner|admin|member"`
+}
+
+type membersRequest struct {
+	Users []string `json:"users" schema:"required,ref=UserID,min=1,max=1000"`
+}
+
+type renameRequest struct {
+	Name string `json:"name" schema:"required,min=1,max=128" doc:"1-128 bytes"`
 }
 
 // changeMembers adds (POST) or removes (DELETE) members: {"users":[...]}.
@@ -128,9 +139,7 @@ func (a *API) changeMembers(add bool) handler {
 			fail(w, err)
 			return
 		}
-		var req struct {
-			Users []string `json:"users"`
-		}
+		var req membersRequest
 		if err := decode(r, &req); err != nil {
 			fail(w, err)
 			return
@@ -164,9 +173,7 @@ func (a *API) renameGroup(w http.ResponseWriter, r *http.Request, _ *keyState) {
 		fail(w, err)
 		return
 	}
-	var req struct {
-		Name string `json:"name"`
-	}
+	var req renameRequest
 	if err := decode(r, &req); err != nil {
 		fail(w, err)
 		return

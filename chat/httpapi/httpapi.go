@@ -79,6 +79,7 @@ type API struct {
 	cfg  Config
 	keys []*keyState
 	mux  *http.ServeMux
+	doc  []byte // the OpenAPI document, built by New
 
 	broadcastMu   sync.Mutex
 	lastBroadcast time.Time // guarded by broadcastMu: the last push to everyone
@@ -120,35 +121,18 @@ func New(cfg Config) (*API, error) {
 		}
 		a.keys = append(a.keys, &keyState{Key: k, tokens: 2 * k.Rate})
 	}
-	a.routes()
+	routes := a.routes()
+	doc, err := openAPI(routes)
+	if err != nil {
+		return nil, err
+	}
+	a.doc = doc
+	a.mount(routes)
 	return a, nil
 }
 
 // ServeHTTP implements http.Handler.
 func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.mux.ServeHTTP(w, r) }
-
-func (a *API) routes() {
-	a.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
-	})
-	a.mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
-		if a.cfg.Ready != nil && !a.cfg.Ready() {
-			problem(w, http.StatusServiceUnavailable, "unavailable", "Not ready", "the server is starting or shutting down", "")
-			return
-		}
-		writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
-	})
-	a.mux.Handle("POST /v1/tokens", a.auth(ScopeAdmin, a.postToken))
-	a.mux.Handle("POST /v1/messages", a.auth(ScopeSend, a.idempotent(a.postMessages)))
-	a.mux.Handle("GET /v1/messages/{id}/report", a.auth(ScopeSend, a.getReport))
-	a.tagRoutes()
-	a.userRoutes()
-	a.groupRoutes()
-	a.pushRoutes()
-	a.mux.HandleFunc("/v1/", func(w http.ResponseWriter, r *http.Request) {
-		problem(w, http.StatusNotFound, "not-found", "No such endpoint", r.Method+" "+r.URL.Path+" is not part of the API", "")
-	})
-}
 
 // handler is an endpoint behind auth: it gets the key that called.
 type handler func(w http.ResponseWriter, r *http.Request, k *keyState)
@@ -207,11 +191,11 @@ func (k *keyState) take(now time.Time) time.Duration {
 
 // Problem is an RFC 9457 problem details body.
 type Problem struct {
-	Type   string `json:"type"`
+	Type   string `json:"type" doc:"urn:loft:problem: and the problem's code"`
 	Title  string `json:"title"`
 	Status int    `json:"status"`
 	Detail string `json:"detail,omitempty"`
-	Field  string `json:"field,omitempty"` // the offending field, as a JSON pointer
+	Field  string `json:"field,omitempty" doc:"the offending field, as a JSON pointer"`
 }
 
 // problemType is the type URI of a problem code.

@@ -43,15 +43,31 @@ const apiDevice = "api"
 const maxUsers = 1000
 
 type messageRequest struct {
-	To    string          `json:"to"`
-	Users []string        `json:"users"`
-	Group string          `json:"group"`
-	From  string          `json:"from"`
-	Body  json.RawMessage `json:"body"`
+	To    string          `json:"to" schema:"ref=UserID" doc:"one user"`
+	Users []string        `json:"users" schema:"ref=UserID,min=1,max=1000" doc:"1 to 1,000 users"`
+	Group string          `json:"group" schema:"ref=GroupConv" doc:"a group"`
+	From  string          `json:"from" schema:"ref=UserID" doc:"send on behalf of this user (required for a group: a member); default the system user @system"`
+	Body  json.RawMessage `json:"body" schema:"required,type=object" doc:"the message, a JSON object of at most the server's max body (16 KiB by default)"`
+}
+
+// extendSchema says what the struct cannot: exactly one of to, users and
+// group; from with group.
+func (messageRequest) extendSchema(s map[string]any) {
+	s["oneOf"] = []any{
+		map[string]any{"required": []any{"to"}},
+		map[string]any{"required": []any{"users"}},
+		map[string]any{"required": []any{"group"}},
+	}
+	s["dependentRequired"] = map[string]any{"group": []any{"from"}}
+}
+
+// sentMessages is the answer of POST /v1/messages.
+type sentMessages struct {
+	Messages []sentMessage `json:"messages" doc:"one per recipient, one for a group"`
 }
 
 type sentMessage struct {
-	User  string `json:"user,omitempty"`
+	User  string `json:"user,omitempty" doc:"the recipient; absent for a group"`
 	MsgID uint64 `json:"msg_id"`
 	Conv  string `json:"conv"`
 	Seq   uint64 `json:"seq"`
@@ -147,7 +163,7 @@ func (a *API) postMessages(w http.ResponseWriter, r *http.Request, k *keyState) 
 		fail(w, err)
 		return
 	}
-	writeJSON(w, http.StatusCreated, map[string]any{"messages": out})
+	writeJSON(w, http.StatusCreated, sentMessages{Messages: out})
 }
 
 // clientBase is the prefix of the client ids of one request's messages:

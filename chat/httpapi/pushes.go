@@ -16,25 +16,58 @@ import (
 // broadcastEvery is the least time between two pushes to everyone.
 const broadcastEvery = 3 * time.Second
 
-func (a *API) pushRoutes() {
-	a.mux.Handle("POST /v1/pushes", a.auth(ScopePush, a.idempotent(a.postPush)))
-	a.mux.Handle("DELETE /v1/pushes/{id}", a.auth(ScopePush, a.deletePush))
-	a.mux.Handle("GET /v1/pushes/{id}/report", a.auth(ScopePush, a.pushReport))
+type pushRequest struct {
+	Users     []string                        `json:"users" schema:"ref=UserID,min=1,max=1000"`
+	Devices   []pushDevice                    `json:"devices" schema:"min=1,max=1000"`
+	Tags      string                          `json:"tags" schema:"min=1" doc:"a tag expression: tags, AND, OR, NOT and parentheses"`
+	All       bool                            `json:"all" doc:"true: every device with a push token"`
+	Title     string                          `json:"title" schema:"max=256" doc:"at most 256 bytes"`
+	Body      string                          `json:"body" schema:"max=4096" doc:"at most 4,096 bytes"`
+	Data      map[string]string               `json:"data" doc:"string values the app gets (type and push_id are Loft's); with no title and body, a silent push"`
+	Platforms map[string]offlinepush.Template `json:"platforms" doc:"the text for devices of a platform, by platform"`
+	SendAt    *time.Time                      `json:"send_at" doc:"when to send; absent or past: now"`
 }
 
-type pushRequest struct {
-	Users   []string `json:"users"`
-	Devices []struct {
-		User   string `json:"user"`
-		Device string `json:"device"`
-	} `json:"devices"`
-	Tags      string                          `json:"tags"`
-	All       bool                            `json:"all"`
-	Title     string                          `json:"title"`
-	Body      string                          `json:"body"`
-	Data      map[string]string               `json:"data"`
-	Platforms map[string]offlinepush.Template `json:"platforms"`
-	SendAt    *time.Time                      `json:"send_at"`
+// extendSchema says what the struct cannot: exactly one target (all only
+// counts when true); a title, a body or data.
+func (pushRequest) extendSchema(s map[string]any) {
+	s["oneOf"] = []any{
+		map[string]any{"required": []any{"users"}},
+		map[string]any{"required": []any{"devices"}},
+		map[string]any{"required": []any{"tags"}},
+		map[string]any{"required": []any{"all"}, "properties": map[string]any{"all": map[string]any{"const": true}}},
+	}
+	s["anyOf"] = []any{
+		map[string]any{"required": []any{"title"}, "properties": map[string]any{"title": map[string]any{"minLength": 1}}},
+		map[string]any{"required": []any{"body"}, "properties": map[string]any{"body": map[string]any{"minLength": 1}}},
+		map[string]any{"required": []any{"data"}, "properties": map[string]any{"data": map[string]any{"minProperties": 1}}},
+	}
+}
+
+type pushDevice struct {
+	User   string `json:"user" schema:"required,ref=ID"`
+	Device string `json:"device" schema:"required,ref=ID"`
+}
+
+// pushCreated is an accepted push. Its fields are in the order of their
+// names, as the map it replaced encoded them.
+type pushCreated struct {
+	Devices int    `json:"devices" doc:"the devices it targets, resolved now"`
+	PushID  string `json:"push_id" schema:"ref=DecimalID" doc:"a string: it does not fit a JSON number exactly"`
+	SendAt  string `json:"send_at" schema:"format=date-time"`
+}
+
+// pushReport counts what became of a push. Its fields are in the order of
+// their names, as the map it replaced encoded them.
+type pushReport struct {
+	Cancelled     bool           `json:"cancelled"`
+	Devices       int            `json:"devices" doc:"devices targeted"`
+	Opened        int            `json:"opened"`
+	PushFailed    map[string]int `json:"push_failed" doc:"by reason; cancelled for a cancelled push"`
+	PushID        string         `json:"push_id" schema:"ref=DecimalID"`
+	Pushed        map[string]int `json:"pushed" doc:"by vendor"`
+	Queued        int            `json:"queued"`
+	TokensRemoved int            `json:"tokens_removed"`
 }
 
 // postPush sends (or schedules) a notification, not a chat message, to
@@ -125,7 +158,7 @@ func (a *API) postPush(w http.ResponseWriter, r *http.Request, _ *keyState) {
 	if c.SendAt.After(sendAt) {
 		sendAt = c.SendAt
 	}
-	writeJSON(w, http.StatusCreated, map[string]any{"push_id": strconv.FormatUint(id, 10), "devices": len(to), "send_at": sendAt.UTC().Format(time.RFC3339)})
+	writeJSON(w, http.StatusCreated, pushCreated{Devices: len(to), PushID: strconv.FormatUint(id, 10), SendAt: sendAt.UTC().Format(time.RFC3339)})
 }
 
 // tagged resolves a tag expression to the bindings of the devices it
@@ -220,25 +253,22 @@ func (a *API) pushReport(w http.ResponseWriter, r *http.Request, _ *keyState) {
 		fail(w, err)
 		return
 	}
-	rep := map[string]any{"push_id": strconv.FormatUint(id, 10), "cancelled": cancelled, "devices": len(os)}
-	pushed, failed := map[string]int{}, map[string]int{}
-	queued, removed, opened := 0, 0, 0
+	rep := pushReport{PushID: strconv.FormatUint(id, 10), Cancelled: cancelled, Devices: len(os), Pushed: map[string]int{}, PushFailed: map[string]int{}}
 	for _, o := range os {
 		switch o.Status {
 		case offlinepush.StatusPushed:
-			pushed[o.Vendor]++
+			rep.Pushed[o.Vendor]++
 		case offlinepush.StatusFailed:
-			failed[o.Reason]++
+			rep.PushFailed[o.Reason]++
 		case offlinepush.StatusQueued:
-			queued++
+			rep.Queued++
 		}
 		if o.TokenRemoved {
-			removed++
+			rep.TokensRemoved++
 		}
 		if o.Opened {
-			opened++
+			rep.Opened++
 		}
 	}
-	rep["queued"], rep["pushed"], rep["push_failed"], rep["tokens_removed"], rep["opened"] = queued, pushed, failed, removed, opened
 	writeJSON(w, http.StatusOK, rep)
 }

@@ -108,12 +108,7 @@ func (a *API) postToken(w http.ResponseWriter, r *http.Request, k *keyState) {
 		problem(w, http.StatusNotImplemented, "not-implemented", "Tokens are not minted here", "the server verifies tokens with a public key: sign them with its private key", "")
 		return
 	}
-	var req struct {
-		User       string `json:"user"`
-		Device     string `json:"device"`
-		Platform   string `json:"platform"`
-		TTLSeconds int64  `json:"ttl_seconds"`
-	}
+	var req tokenRequest
 	if err := decode(r, &req); err != nil {
 		fail(w, err)
 		return
@@ -141,7 +136,22 @@ func (a *API) postToken(w http.ResponseWriter, r *http.Request, k *keyState) {
 		fail(w, err)
 		return
 	}
-	writeJSON(w, http.StatusCreated, map[string]any{"token": tok, "user": req.User, "expires": exp.Unix()})
+	writeJSON(w, http.StatusCreated, tokenResponse{Expires: exp.Unix(), Token: tok, User: req.User})
+}
+
+type tokenRequest struct {
+	User       string `json:"user" schema:"required,ref=UserID"`
+	Device     string `json:"device" schema:"ref=ID" doc:"checked, not yet put in the token"`
+	Platform   string `json:"platform" schema:"ref=ID" doc:"checked, not yet put in the token"`
+	TTLSeconds int64  `json:"ttl_seconds" schema:"min=0,max=2592000" doc:"the token's lifetime; 0 or absent: a day"`
+}
+
+// tokenResponse is a minted token. Its fields are in the order of their
+// names, as the map it replaced encoded them.
+type tokenResponse struct {
+	Expires int64  `json:"expires" doc:"Unix seconds"`
+	Token   string `json:"token"`
+	User    string `json:"user"`
 }
 
 // Report is what became of a message the API sent, now.
@@ -158,19 +168,19 @@ type Report struct {
 	NotPushed     map[string]int `json:"not_pushed"`     // by reason
 	TokensRemoved int            `json:"tokens_removed"` // invalid tokens the vendors reported
 	Opened        int            `json:"opened"`         // pushes the user opened
-	Recipients    []userReport   `json:"recipients,omitempty"`
+	Recipients    []userReport   `json:"recipients,omitempty" schema:"max=1000"` // up to maxListed
 }
 
 type userReport struct {
 	User    string         `json:"user"`
 	Read    bool           `json:"read"`
-	Devices []deviceReport `json:"devices"`
+	Devices []deviceReport `json:"devices" schema:"nullable" doc:"null for a user who never logged in"`
 }
 
 type deviceReport struct {
 	Device    string `json:"device"`
 	Delivered bool   `json:"delivered"`
-	Push      string `json:"push,omitempty"` // status, and reason or vendor
+	Push      string `json:"push,omitempty" doc:"the push outcome: its status, then the vendor or reason, e.g. \"pushed: fcm\""`
 }
 
 // maxListed bounds the recipients a report lists one by one.

@@ -8,15 +8,6 @@ import (
 	"github.com/loftchat/loft/offlinepush"
 )
 
-func (a *API) tagRoutes() {
-	for _, p := range []string{"/v1/users/{user}/tags", "/v1/users/{user}/devices/{device}/tags"} {
-		a.mux.Handle("GET "+p, a.auth(ScopePush, a.getTags))
-		a.mux.Handle("POST "+p, a.auth(ScopePush, a.idempotent(a.changeTags(true))))
-		a.mux.Handle("DELETE "+p, a.auth(ScopePush, a.changeTags(false)))
-	}
-	a.mux.Handle("GET /v1/tags", a.auth(ScopePush, a.listTags))
-}
-
 // target reads the user and device of a tags path.
 func target(r *http.Request) (offlinepush.Target, error) {
 	t := offlinepush.Target{User: r.PathValue("user"), Device: r.PathValue("device")}
@@ -46,7 +37,26 @@ func (a *API) getTags(w http.ResponseWriter, r *http.Request, _ *keyState) {
 	if tags == nil {
 		tags = []string{}
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"tags": tags})
+	writeJSON(w, http.StatusOK, tagsResponse{Tags: tags})
+}
+
+type tagsRequest struct {
+	Tags []string `json:"tags" schema:"required,ref=Tag,min=1,max=100"`
+}
+
+// tagsResponse is a target's tags.
+type tagsResponse struct {
+	Tags []string `json:"tags" schema:"ref=Tag"`
+}
+
+// tagList is every tag, with how many users and devices hold it.
+type tagList struct {
+	Tags []tagCount `json:"tags"`
+}
+
+type tagCount struct {
+	Tag     string `json:"tag" schema:"ref=Tag"`
+	Targets int    `json:"targets" doc:"users and devices holding it"`
 }
 
 // changeTags adds (POST) or removes (DELETE) tags: {"tags":[...]}; the
@@ -61,9 +71,7 @@ func (a *API) changeTags(add bool) handler {
 			fail(w, err)
 			return
 		}
-		var req struct {
-			Tags []string `json:"tags"`
-		}
+		var req tagsRequest
 		if err := decode(r, &req); err != nil {
 			fail(w, err)
 			return
@@ -97,15 +105,11 @@ func (a *API) listTags(w http.ResponseWriter, r *http.Request, _ *keyState) {
 	if a.noTags(w) {
 		return
 	}
-	type tagJSON struct {
-		Tag     string `json:"tag"`
-		Targets int    `json:"targets"`
-	}
-	out := []tagJSON{}
+	out := []tagCount{}
 	for _, tc := range a.cfg.Tags.List() {
-		out = append(out, tagJSON{tc.Tag, tc.Targets})
+		out = append(out, tagCount{tc.Tag, tc.Targets})
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"tags": out})
+	writeJSON(w, http.StatusOK, tagList{Tags: out})
 }
 
 func (a *API) noTags(w http.ResponseWriter) bool {

@@ -8,20 +8,49 @@ import (
 	"github.com/loftchat/loft/offlinepush"
 )
 
-func (a *API) userRoutes() {
-	a.mux.Handle("GET /v1/users/{user}", a.auth(ScopeAdmin, a.getUser))
-	a.mux.Handle("POST /v1/users/{user}/devices/{device}/kick", a.auth(ScopeAdmin, a.idempotent(a.kick)))
-	a.mux.Handle("POST /v1/users/{user}/devices/{device}/push-token", a.auth(ScopeAdmin, a.idempotent(a.putToken)))
-	a.mux.Handle("DELETE /v1/users/{user}/devices/{device}/push-token", a.auth(ScopeAdmin, a.deleteToken))
+// userResponse is a user's presence and devices. Its fields are in the
+// order of their names, as the map it replaced encoded them.
+type userResponse struct {
+	Devices  []deviceJSON `json:"devices"`
+	LastSeen int64        `json:"last_seen" doc:"Unix ms the last device disconnected; 0 while online or never seen"`
+	Online   bool         `json:"online" doc:"whether any device is online"`
+	User     string       `json:"user"`
 }
 
 type deviceJSON struct {
 	Device      string   `json:"device"`
 	Platform    string   `json:"platform"`
 	Online      bool     `json:"online"`
-	State       string   `json:"state"`
-	LastSeen    int64    `json:"last_seen"`
+	State       string   `json:"state" schema:"enum=active|kicked|logged_out"`
+	LastSeen    int64    `json:"last_seen" doc:"Unix ms the device was last connected; 0 never"`
 	PushVendors []string `json:"push_vendors"`
+}
+
+type kickRequest struct {
+	UnbindPush *bool `json:"unbind_push" schema:"required" doc:"true removes the device's push tokens, false keeps them"`
+}
+
+// kickResponse is a kicked device. Its fields are in the order of their
+// names, as the map it replaced encoded them.
+type kickResponse struct {
+	Device string              `json:"device"`
+	State  history.DeviceState `json:"state" schema:"enum=kicked"`
+	User   string              `json:"user"`
+}
+
+type pushTokenRequest struct {
+	Vendor     string `json:"vendor" schema:"required,min=1" doc:"a push vendor the server is configured with, e.g. fcm or apns"`
+	Token      string `json:"token" schema:"required,min=1,max=4096"`
+	Credential string `json:"credential" schema:"max=64" doc:"which of the vendor's credentials sends to this token; absent: its default"`
+	Platform   string `json:"platform" doc:"the device's platform, e.g. ios or android"`
+}
+
+// pushTokenResponse is a registered token. Its fields are in the order of
+// their names, as the map it replaced encoded them.
+type pushTokenResponse struct {
+	Device string `json:"device"`
+	User   string `json:"user"`
+	Vendor string `json:"vendor"`
 }
 
 // getUser answers a user's presence and devices.
@@ -63,7 +92,7 @@ func (a *API) getUser(w http.ResponseWriter, r *http.Request, _ *keyState) {
 	if anyOnline {
 		lastSeen = 0
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"user": t.User, "online": anyOnline, "last_seen": lastSeen, "devices": out})
+	writeJSON(w, http.StatusOK, userResponse{Devices: out, LastSeen: lastSeen, Online: anyOnline, User: t.User})
 }
 
 // kick ends a device's session (it gets a kicked frame and close code
@@ -74,9 +103,7 @@ func (a *API) kick(w http.ResponseWriter, r *http.Request, _ *keyState) {
 		fail(w, err)
 		return
 	}
-	var req struct {
-		UnbindPush *bool `json:"unbind_push"`
-	}
+	var req kickRequest
 	if err := decode(r, &req); err != nil {
 		fail(w, err)
 		return
@@ -98,7 +125,7 @@ func (a *API) kick(w http.ResponseWriter, r *http.Request, _ *keyState) {
 	if a.cfg.Router != nil {
 		a.cfg.Router.Publish(t.User, chat.Event{Kick: &chat.Kick{Device: t.Device, Reason: KickByBackend, By: "api"}})
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"user": t.User, "device": t.Device, "state": history.DeviceKicked})
+	writeJSON(w, http.StatusOK, kickResponse{Device: t.Device, State: history.DeviceKicked, User: t.User})
 }
 
 // KickByBackend is the reason of a kick from the HTTP API.
@@ -115,12 +142,7 @@ func (a *API) putToken(w http.ResponseWriter, r *http.Request, _ *keyState) {
 		fail(w, err)
 		return
 	}
-	var req struct {
-		Vendor     string `json:"vendor"`
-		Token      string `json:"token"`
-		Credential string `json:"credential"`
-		Platform   string `json:"platform"`
-	}
+	var req pushTokenRequest
 	if err := decode(r, &req); err != nil {
 		fail(w, err)
 		return
@@ -130,7 +152,7 @@ func (a *API) putToken(w http.ResponseWriter, r *http.Request, _ *keyState) {
 		fail(w, badField("/vendor", err.Error()))
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"user": t.User, "device": t.Device, "vendor": req.Vendor})
+	writeJSON(w, http.StatusOK, pushTokenResponse{Device: t.Device, User: t.User, Vendor: req.Vendor})
 }
 
 // deleteToken removes a device's push tokens.
