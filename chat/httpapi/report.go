@@ -159,16 +159,16 @@ type Report struct {
 	MsgID         uint64         `json:"msg_id"`
 	Conv          string         `json:"conv"`
 	Seq           uint64         `json:"seq"`
-	Users         int            `json:"users"`                                  // recipients targeted (the sender excluded)
-	Devices       int            `json:"devices"`                                // their devices
-	Delivered     int            `json:"delivered"`                              // devices that acked it over WebSocket (their cursor passed it)
-	Read          int            `json:"read"`                                   // users whose read mark passed it
-	Pushed        map[string]int `json:"pushed"`                                 // devices pushed, per vendor
-	PushFailed    map[string]int `json:"push_failed"`                            // by reason
-	NotPushed     map[string]int `json:"not_pushed"`                             // by reason
-	TokensRemoved int            `json:"tokens_removed"`                         // invalid tokens the vendors reported
-	Opened        int            `json:"opened"`                                 // pushes the user opened
-	Recipients    []userReport   `json:"recipients,omitempty" schema:"max=1000"` // up to maxListed
+	Users         int            `json:"users" doc:"recipients targeted (the sender excluded)"`
+	Devices       int            `json:"devices" doc:"their devices"`
+	Delivered     int            `json:"delivered" doc:"devices that acked it over WebSocket (their cursor passed it)"`
+	Read          int            `json:"read" doc:"users whose read mark passed it"`
+	Pushed        map[string]int `json:"pushed" doc:"devices pushed, per vendor"`
+	PushFailed    map[string]int `json:"push_failed" doc:"by reason"`
+	NotPushed     map[string]int `json:"not_pushed" doc:"by reason"`
+	TokensRemoved int            `json:"tokens_removed" doc:"invalid tokens the vendors reported"`
+	Opened        int            `json:"opened" doc:"pushes the user opened"`
+	Recipients    []userReport   `json:"recipients,omitempty" schema:"max=1000" doc:"each recipient and device, up to 1,000 users (maxListed)"`
 }
 
 type userReport struct {
