@@ -1,6 +1,7 @@
 package history
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -110,4 +111,40 @@ func (o *deviceOp) finish(err error) {
 	if o.done != nil {
 		o.done <- err
 	}
+}
+
+// Users returns up to limit users, in id order, after the user after ("" for
+// the first): every user that has logged in from a device. Paging through
+// it visits each user once, however many devices it has.
+func (s *Store) Users(after string, limit int) (users []string, err error) {
+	if limit <= 0 {
+		return nil, nil
+	}
+	lower := []byte{kindDevice}
+	if after != "" {
+		lower = append(makeKey(0, kindDevice, after), sep+1) // past every device of after
+	}
+	err = s.readDB(func(db *pebble.DB) (err error) {
+		it, err := db.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: []byte{kindDevice + 1}})
+		if err != nil {
+			return err
+		}
+		defer func() { err = errors.Join(err, it.Close()) }()
+		for ok := it.First(); ok && len(users) < limit; {
+			k := it.Key()[1:]
+			i := bytes.IndexByte(k, sep)
+			if i < 0 {
+				ok = it.Next()
+				continue
+			}
+			user := string(k[:i])
+			users = append(users, user)
+			ok = it.SeekGE(append(makeKey(0, kindDevice, user), sep+1))
+		}
+		return it.Error()
+	})
+	if err != nil && !errors.Is(err, ErrClosed) {
+		err = fmt.Errorf("history: users: %w", err)
+	}
+	return users, err
 }

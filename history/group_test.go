@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 )
@@ -254,6 +255,38 @@ func TestDevices(t *testing.T) {
 	}
 	if want := "alice/phone logged_out true"; len(told) != 1 || told[0] != want {
 		t.Fatalf("OnDeviceState heard %q, want only %q", told, want)
+	}
+}
+
+// Users pages through every user that logged in, once each, however many
+// devices it has.
+func TestUsersPages(t *testing.T) {
+	s, _ := newStore(t, Config{})
+	ctx := context.Background()
+	for _, ud := range []string{"bob/phone", "alice/phone", "bob/laptop", "al/x", "carol/web", "bob/tablet"} {
+		user, dev, _ := strings.Cut(ud, "/")
+		if err := s.DeviceSeen(ctx, user, dev, "ios", true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.SetDeviceState(ctx, "carol", "web", DeviceLoggedOut, false); err != nil {
+		t.Fatal(err) // also makes the DeviceSeen writes before it durable
+	}
+	var all []string
+	after := ""
+	for {
+		page, err := s.Users(after, 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(page) == 0 {
+			break
+		}
+		all = append(all, page...)
+		after = page[len(page)-1]
+	}
+	if got := strings.Join(all, ","); got != "al,alice,bob,carol" {
+		t.Fatalf("users = %s", got)
 	}
 }
 
