@@ -29,6 +29,9 @@ const (
 	sendKey  = "send-key-0123456789"
 	adminKey = "admin-key-0123456789"
 	slowKey  = "slow-key-0123456789"
+	// Keys of one scope each; sendKey is the third.
+	pushKey      = "push-key-0123456789"
+	adminOnlyKey = "admin-only-key-0123456789"
 )
 
 // server runs the real store, chat server and API on one listener.
@@ -84,6 +87,8 @@ func newServer(t *testing.T) *server {
 			{Name: "backend", Secret: sendKey, Scopes: []Scope{ScopeSend}},
 			{Name: "ops", Secret: adminKey, Scopes: []Scope{ScopeAdmin, ScopeSend, ScopePush}},
 			{Name: "slow", Secret: slowKey, Scopes: []Scope{ScopeSend}, Rate: 1},
+			{Name: "pusher", Secret: pushKey, Scopes: []Scope{ScopePush}},
+			{Name: "admin", Secret: adminOnlyKey, Scopes: []Scope{ScopeAdmin}},
 		},
 		Store:    store,
 		KV:       chat.PushKV{Table: table},
@@ -104,7 +109,7 @@ func newServer(t *testing.T) *server {
 	push.Start()
 	mux := http.NewServeMux()
 	mux.Handle("/v1/ws", srv)
-	mux.Handle("/", api)
+	mux.Handle("/", checkResponses(t, api)) // every answer is checked against the OpenAPI document
 	hs := httptest.NewServer(mux)
 	t.Cleanup(func() {
 		hs.Close()

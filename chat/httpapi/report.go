@@ -81,7 +81,11 @@ func (a *API) idempotent(h handler) handler {
 					return
 				}
 				w.Header().Set("Idempotent-Replayed", "true")
-				w.Header().Set("Content-Type", "application/json")
+				if rec.Status >= 400 {
+					w.Header().Set("Content-Type", "application/problem+json") // every error is a problem
+				} else {
+					w.Header().Set("Content-Type", "application/json")
+				}
 				w.WriteHeader(rec.Status)
 				w.Write(rec.Body)
 				return

@@ -81,7 +81,7 @@ func (a *API) routes() []route {
 			status:  200, result: typ[userResponse](), errors: []int{400}, serve: a.getUser},
 		{method: "POST", path: "/v1/users/{user}/devices/{device}/kick", op: "kickDevice", tag: "users", scope: ScopeAdmin, idempotent: true,
 			summary: "End a device's session (close code 4006, reason kicked_by_backend), record it as kicked, and remove its push tokens if asked.",
-			body:    typ[kickRequest](), status: 200, result: typ[kickResponse](), errors: []int{400}, serve: a.kick},
+			body:    typ[kickRequest](), status: 200, result: typ[kickResponse](), errors: []int{400, 404}, serve: a.kick},
 		{method: "POST", path: "/v1/users/{user}/devices/{device}/push-token", op: "registerPushToken", tag: "users", scope: ScopeAdmin, idempotent: true,
 			summary: "Register a push token on behalf of a device; the last bind of a token wins.",
 			body:    typ[pushTokenRequest](), status: 200, result: typ[pushTokenResponse](), errors: []int{400, 501}, serve: a.putToken},
