@@ -45,7 +45,7 @@ const maxUsers = 1000
 type messageRequest struct {
 	To    string          `json:"to" schema:"ref=UserID" doc:"one user"`
 	Users []string        `json:"users" schema:"ref=UserID,min=1,max=1000" doc:"1 to 1,000 users"`
-	Group string          `json:"group" schema:"ref=GroupConv" doc:"a group"`
+	Group string          `json:"group" schema:"min=1" doc:"a group's conversation id, g:<id> (the store answers 404 for any other)"`
 	From  string          `json:"from" schema:"ref=UserID" doc:"send on behalf of this user (required for a group: a member); default the system user @system"`
 	Body  json.RawMessage `json:"body" schema:"required,type=object" doc:"the message, a JSON object of at most the server's max body (16 KiB by default)"`
 }

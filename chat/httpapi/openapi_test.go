@@ -431,7 +431,7 @@ func TestOpenAPIRequestSchemas(t *testing.T) {
 		n++
 		url := fillPath(path)
 		name := method + " " + path
-		base, err := d.sample(rs, false, over)
+		base, err := d.sample(rs, sampling{over: over})
 		if err != nil {
 			t.Errorf("%s: %v", name, err)
 			return
@@ -447,7 +447,7 @@ func TestOpenAPIRequestSchemas(t *testing.T) {
 		// Each documented property, of a type its schema allows, is known.
 		props, _ := d.flat(rs)["properties"].(map[string]any)
 		for _, p := range slices.Sorted(maps.Keys(props)) {
-			v, err := d.sample(props[p], true, over)
+			v, err := d.sample(props[p], sampling{full: true, over: over})
 			if err != nil {
 				t.Errorf("%s: /%s: %v", name, p, err)
 				continue
@@ -458,6 +458,29 @@ func TestOpenAPIRequestSchemas(t *testing.T) {
 			detail, _ := body["detail"].(string)
 			if code == 400 && (detail == "unknown field" || strings.HasPrefix(detail, "has the wrong type")) {
 				t.Errorf("%s: the documented /%s as %s: %v", name, p, short(v), body)
+			}
+		}
+
+		// Each limit a property documents is enforced: a value beyond it
+		// is refused. (The document may be stricter in one way: it says
+		// to leave out an optional string rather than send "".)
+		for _, p := range slices.Sorted(maps.Keys(props)) {
+			base, err := d.sample(rs, sampling{over: over, prefer: p})
+			if err != nil {
+				t.Errorf("%s: %v", name, err)
+				continue
+			}
+			req, _ := d.flat(rs)["required"].([]any)
+			required := slices.Contains(req, any(p))
+			for _, bad := range d.beyond(props[p]) {
+				if bad.value == "" && !required {
+					continue // an optional string's "" is taken as its absence
+				}
+				req := maps.Clone(base.(map[string]any))
+				req[p] = bad.value
+				if code, body, _ := s.call(method, url, adminKey, req); code != 400 {
+					t.Errorf("%s: /%s %s (%s) was not refused: %d %v", name, p, bad.why, short(bad.value), code, body)
+				}
 			}
 		}
 
@@ -491,6 +514,53 @@ func TestOpenAPIRequestSchemas(t *testing.T) {
 	if n == 0 {
 		t.Fatal("no request schemas")
 	}
+}
+
+// badValue is a value a schema refuses, and why.
+type badValue struct {
+	why   string
+	value any
+}
+
+// beyond lists values just beyond the limits schema s sets: lengths,
+// counts, bounds and patterns (of strings and of an array's strings).
+func (d *document) beyond(s any) []badValue {
+	f := d.flat(s)
+	var out []badValue
+	const notID = "not an id!"
+	switch f["type"] {
+	case "string":
+		if m, ok := f["maxLength"]; ok {
+			out = append(out, badValue{fmt.Sprint("over maxLength ", m), strings.Repeat("x", int(num(m))+1)})
+		}
+		if m := num(f["minLength"]); m > 0 {
+			out = append(out, badValue{fmt.Sprint("under minLength ", m), strings.Repeat("x", int(m)-1)})
+		}
+		if p, ok := f["pattern"].(string); ok && !regexp.MustCompile(p).MatchString(notID) {
+			out = append(out, badValue{"against its pattern", notID})
+		}
+	case "array":
+		item, _ := d.sample(f["items"], sampling{over: map[string]any{"vendor": "log"}})
+		if m, ok := f["maxItems"]; ok {
+			out = append(out, badValue{fmt.Sprint("over maxItems ", m), slices.Repeat([]any{item}, int(num(m))+1)})
+		}
+		if m := num(f["minItems"]); m > 0 {
+			out = append(out, badValue{fmt.Sprint("under minItems ", m), slices.Repeat([]any{item}, int(m)-1)})
+		}
+		for _, b := range d.beyond(f["items"]) {
+			if b.why == "against its pattern" {
+				out = append(out, badValue{"an item " + b.why, []any{b.value}})
+			}
+		}
+	case "integer":
+		if m, ok := f["maximum"]; ok {
+			out = append(out, badValue{fmt.Sprint("over maximum ", m), int64(num(m)) + 1})
+		}
+		if m, ok := f["minimum"]; ok {
+			out = append(out, badValue{fmt.Sprint("under minimum ", m), int64(num(m)) - 1})
+		}
+	}
+	return out
 }
 
 // The successes the other tests do not reach, checked against the

@@ -292,10 +292,18 @@ func short(v any) string {
 	return string(data)
 }
 
+// sampling says how to make samples.
+type sampling struct {
+	full   bool           // every property of an object, not only the required
+	over   map[string]any // the values of properties of these names
+	prefer string         // the oneOf and anyOf branch that requires this property
+}
+
 // sample makes a value that schema s allows: an object has its required
-// properties (all of them if full), and those of the first branch of a
-// oneOf and an anyOf; a property named in over takes its value from there.
-func (c *schemaChecker) sample(s any, full bool, over map[string]any) (any, error) {
+// properties (all of them if o.full), and those of the first branch (or
+// the preferred one) of a oneOf and an anyOf.
+func (c *schemaChecker) sample(s any, o sampling) (any, error) {
+	full, over := o.full, o.over
 	sm := c.flat(s)
 	if ex, ok := sm["examples"].([]any); ok && len(ex) > 0 {
 		return ex[0], nil
@@ -325,7 +333,7 @@ func (c *schemaChecker) sample(s any, full bool, over map[string]any) (any, erro
 				ps = maps.Clone(ps)
 				maps.Copy(ps, extra)
 			}
-			v, e := c.sample(ps, full, over)
+			v, e := c.sample(ps, o)
 			if e != nil && err == nil {
 				err = fmt.Errorf("%s: %w", name, e)
 			}
@@ -346,6 +354,11 @@ func (c *schemaChecker) sample(s any, full bool, over map[string]any) (any, erro
 				continue
 			}
 			b := branches[0].(map[string]any)
+			for _, br := range branches {
+				if req, _ := br.(map[string]any)["required"].([]any); slices.Contains(req, any(o.prefer)) {
+					b = br.(map[string]any)
+				}
+			}
 			bprops, _ := b["properties"].(map[string]any)
 			breq, _ := b["required"].([]any)
 			for _, name := range breq {
@@ -363,7 +376,7 @@ func (c *schemaChecker) sample(s any, full bool, over map[string]any) (any, erro
 			}
 		}
 		if ap, ok := sm["additionalProperties"].(map[string]any); ok && (full || num(sm["minProperties"]) > 0) {
-			v, e := c.sample(ap, full, over)
+			v, e := c.sample(ap, o)
 			if e != nil && err == nil {
 				err = e
 			}
@@ -377,7 +390,7 @@ func (c *schemaChecker) sample(s any, full bool, over map[string]any) (any, erro
 		}
 		out := []any{}
 		for range n {
-			v, err := c.sample(sm["items"], full, over)
+			v, err := c.sample(sm["items"], o)
 			if err != nil {
 				return nil, err
 			}
