@@ -461,9 +461,10 @@ func TestOpenAPIRequestSchemas(t *testing.T) {
 			}
 		}
 
-		// Each limit a property documents is enforced: a value beyond it
-		// is refused. (The document may be stricter in one way: it says
-		// to leave out an optional string rather than send "".)
+		// Each limit a property documents is the handler's: a value at
+		// its maximum is taken, one beyond a limit is refused. (The
+		// document may be stricter in one way: it says to leave out an
+		// optional string rather than send "".)
 		for _, p := range slices.Sorted(maps.Keys(props)) {
 			base, err := d.sample(rs, sampling{over: over, prefer: p})
 			if err != nil {
@@ -472,6 +473,13 @@ func TestOpenAPIRequestSchemas(t *testing.T) {
 			}
 			req, _ := d.flat(rs)["required"].([]any)
 			required := slices.Contains(req, any(p))
+			for _, at := range d.atMost(props[p]) {
+				req := maps.Clone(base.(map[string]any))
+				req[p] = at.value
+				if code, body, _ := s.call(method, url, adminKey, req); code == 400 {
+					t.Errorf("%s: /%s %s (%s) was refused: %d %v", name, p, at.why, short(at.value), code, body)
+				}
+			}
 			for _, bad := range d.beyond(props[p]) {
 				if bad.value == "" && !required {
 					continue // an optional string's "" is taken as its absence
@@ -558,6 +566,29 @@ func (d *document) beyond(s any) []badValue {
 		}
 		if m, ok := f["minimum"]; ok {
 			out = append(out, badValue{fmt.Sprint("under minimum ", m), int64(num(m)) - 1})
+		}
+	}
+	return out
+}
+
+// atMost lists values at the maximums schema s sets: lengths, counts and
+// bounds.
+func (d *document) atMost(s any) []badValue {
+	f := d.flat(s)
+	var out []badValue
+	switch f["type"] {
+	case "string":
+		if m, ok := f["maxLength"]; ok {
+			out = append(out, badValue{fmt.Sprint("at maxLength ", m), strings.Repeat("x", int(num(m)))})
+		}
+	case "array":
+		item, _ := d.sample(f["items"], sampling{over: map[string]any{"vendor": "log"}})
+		if m, ok := f["maxItems"]; ok {
+			out = append(out, badValue{fmt.Sprint("at maxItems ", m), slices.Repeat([]any{item}, int(num(m)))})
+		}
+	case "integer":
+		if m, ok := f["maximum"]; ok {
+			out = append(out, badValue{fmt.Sprint("at maximum ", m), int64(num(m))})
 		}
 	}
 	return out
