@@ -1,6 +1,8 @@
 // Package httpapi is Loft's HTTP API for app backends: under /v1/, JSON in
 // and out, authenticated by API keys with scopes, errors as RFC 9457
 // problem details, Idempotency-Key on every POST, per-key rate limits.
+// One route table (routes.go) registers every endpoint and writes the
+// OpenAPI 3.1 document served at /v1/openapi.json (openapi.go).
 //
 // An API owns no goroutines; it is safe for concurrent use. Messages it
 // stores go through the same store as the WebSocket's, so they are
