@@ -18,6 +18,7 @@ import (
 	"io"
 	"math"
 	"net/http"
+	"reflect"
 	"strconv"
 	"strings"
 	"sync"
@@ -228,8 +229,13 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 const maxRequest = 1 << 20
 
 // decode reads a JSON request strictly: unknown fields, wrong types and
-// trailing data are 400s naming the field.
+// trailing data are 400s naming the field. v must be a pointer to the
+// type the route documents (routes.go); anything else is an internal
+// error, a bug to fix.
 func decode(r *http.Request, v any) error {
+	if rb, ok := r.Context().Value(bodyKey{}).(routeBody); ok && (rb.t == nil || reflect.TypeOf(v) != reflect.PointerTo(rb.t)) {
+		return fmt.Errorf("httpapi: %s %s decodes a %T, its route documents %v", r.Method, r.URL.Path, v, rb.t)
+	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, maxRequest+1))
 	if err != nil {
 		return badField("", "the request body could not be read")

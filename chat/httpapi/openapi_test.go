@@ -184,6 +184,9 @@ func checkResponses(t *testing.T, api *API) http.Handler {
 		if r.Pattern == "" { // the mux's own 404 or 405, not the API's
 			return
 		}
+		if rec.Code == http.StatusInternalServerError {
+			t.Errorf("%s %s: 500, a bug: %s", r.Method, r.URL.Path, rec.Body.Bytes())
+		}
 		for _, e := range doc.checkResponse(r.Pattern, rec.Code, rec.Header(), rec.Body.Bytes()) {
 			t.Errorf("%s %s (%s): %s", r.Method, r.URL.Path, r.Pattern, e)
 		}

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"net/http"
 	"reflect"
 )
@@ -124,7 +125,7 @@ func (a *API) routes() []route {
 // the problem every other /v1/ path answers.
 func (a *API) mount(routes []route) {
 	for _, rt := range routes {
-		h := rt.serve
+		h := declareBody(rt.body, rt.serve)
 		if rt.idempotent {
 			h = a.idempotent(h)
 		}
@@ -138,6 +139,20 @@ func (a *API) mount(routes []route) {
 	a.mux.HandleFunc("/v1/", func(w http.ResponseWriter, r *http.Request) {
 		problem(w, http.StatusNotFound, "not-found", "No such endpoint", r.Method+" "+r.URL.Path+" is not part of the API", "")
 	})
+}
+
+// bodyKey is the context key of a request's routeBody.
+type bodyKey struct{}
+
+// routeBody is the type a route documents as its request body; decode
+// refuses to decode into any other, so the document cannot drift from
+// what a handler decodes.
+type routeBody struct{ t reflect.Type }
+
+func declareBody(t reflect.Type, h handler) handler {
+	return func(w http.ResponseWriter, r *http.Request, k *keyState) {
+		h(w, r.WithContext(context.WithValue(r.Context(), bodyKey{}, routeBody{t})), k)
+	}
 }
 
 // healthStatus is the answer of /healthz and /readyz.
