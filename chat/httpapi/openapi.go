@@ -127,7 +127,7 @@ var authErrors = []int{401, 403, 429, 500, 503}
 
 // openAPI writes the document of routes.
 func openAPI(routes []route) ([]byte, error) {
-	g := &schemaGen{comps: map[string]any{}, owners: map[string]reflect.Type{}}
+	g := &schemaGen{comps: map[string]any{}, owners: map[string]reflect.Type{}, modes: map[reflect.Type]bool{}}
 	for name, s := range sharedSchemas {
 		g.comps[name] = s
 	}
@@ -355,9 +355,6 @@ func (g *schemaGen) component(t reflect.Type, request bool) map[string]any {
 	r, size := utf8.DecodeRuneInString(t.Name())
 	name := string(unicode.ToUpper(r)) + t.Name()[size:]
 	ref := map[string]any{"$ref": "#/components/schemas/" + name}
-	if g.modes == nil {
-		g.modes = map[reflect.Type]bool{}
-	}
 	if owner, ok := g.owners[name]; ok {
 		if owner != t {
 			g.fail("%v and %v are both component %s", owner, t, name)
