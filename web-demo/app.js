@@ -1,0 +1,949 @@
+// app.js: the demo UI. Everything it knows about the server comes through
+// loft.js (the chat) and dev.js (tokens and the push inbox); it only keeps
+// what is on screen and renders it.
+
+import { LoftClient, State, directConv, newCid } from './loft.js';
+import { devToken, pushInbox, DevUnavailable } from './dev.js';
+
+const $ = (id) => document.getElementById(id);
+const ID = /^[A-Za-z0-9._@-]{1,64}$/;
+const PUSH_POLL_MS = 1500;
+const DEVICES_POLL_MS = 4000;
+const TYPING_SHOWN_MS = 6000;
+
+// h builds an element; text goes in as text, never as HTML.
+function h(tag, attrs = {}, ...children) {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v === undefined || v === null || v === false) continue;
+    if (k === 'class') el.className = v;
+    else if (k.startsWith('on')) el.addEventListener(k.slice(2), v);
+    else el.setAttribute(k, v === true ? '' : v);
+  }
+  el.append(...children.flat().filter((c) => c !== null && c !== undefined && c !== false));
+  return el;
+}
+
+function clock(ts) {
+  return new Date(ts).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+}
+
+function ago(ts) {
+  if (!ts) return 'never seen';
+  const s = Math.max(0, Math.round((Date.now() - ts) / 1000));
+  if (s < 60) return 'last seen just now';
+  if (s < 3600) return `last seen ${Math.round(s / 60)} min ago`;
+  if (s < 86400) return `last seen ${Math.round(s / 3600)} h ago`;
+  return 'last seen ' + new Date(ts).toLocaleDateString();
+}
+
+// ---- state: what the screen shows ----
+
+const s = {
+  client: null,
+  session: null, // {user, device, token, exp, dev}
+  convs: new Map(), // conv -> {conv, group, peer, name, last, last_seq, read_seq, unread, peer_read, size, role, left}
+  msgs: new Map(), // conv -> {bySeq: Map, more, loaded, loading}
+  pending: new Map(), // cid -> {conv, body, ts, failed}
+  presence: new Map(), // user -> {online, last_seen}
+  typing: new Map(), // conv -> Map(user -> timer)
+  open: null, // the open conversation's id
+  editing: null, // {conv, seq}
+  devices: [],
+  push: new Map(), // msg_id|device -> latest entry
+  pushAfter: 0,
+  timers: [],
+};
+
+function convOf(conv) {
+  let c = s.convs.get(conv);
+  if (!c) {
+    const group = conv.startsWith('g:');
+    let peer;
+    if (!group) {
+      const [, a, b] = conv.split(':');
+      peer = a === s.session.user ? b : a;
+    }
+    c = { conv, group, peer, name: group ? 'Group' : peer, last: null, last_seq: 0, read_seq: 0, unread: 0, peer_read: 0 };
+    s.convs.set(conv, c);
+  }
+  return c;
+}
+
+function msgsOf(conv) {
+  let m = s.msgs.get(conv);
+  if (!m) {
+    m = { bySeq: new Map(), more: false, loaded: false, loading: false };
+    s.msgs.set(conv, m);
+  }
+  return m;
+}
+
+// ---- sign in ----
+
+function restoreSession() {
+  try {
+    return JSON.parse(sessionStorage.getItem('loft-demo:session') || 'null');
+  } catch {
+    return null;
+  }
+}
+
+function saveSession() {
+  sessionStorage.setItem('loft-demo:session', JSON.stringify(s.session));
+}
+
+function defaultDevice() {
+  let d = sessionStorage.getItem('loft-demo:device');
+  if (!d) {
+    d = 'web-' + crypto.getRandomValues(new Uint16Array(1))[0].toString(16).padStart(4, '0');
+    sessionStorage.setItem('loft-demo:device', d);
+  }
+  return d;
+}
+
+async function onLogin(ev) {
+  ev.preventDefault();
+  const user = $('login-user').value.trim();
+  const device = $('login-device').value.trim();
+  const err = $('login-error');
+  err.textContent = '';
+  for (const [input, v, what] of [[$('login-user'), user, 'Your name'], [$('login-device'), device, 'The device name']]) {
+    const ok = ID.test(v) && !(input.id === 'login-user' && v.startsWith('@'));
+    input.setAttribute('aria-invalid', String(!ok));
+    if (!ok) {
+      err.textContent = `${what} must be 1-64 letters, digits or . _ - @.`;
+      input.focus();
+      return;
+    }
+  }
+  $('login-submit').disabled = true;
+  try {
+    let session;
+    if (!$('token-field').hidden) {
+      const token = $('login-token').value.trim();
+      if (!token) throw new Error('Paste a token first.');
+      session = { user, device, token, exp: 0, dev: false };
+    } else {
+      try {
+        const t = await devToken({ user, device });
+        session = { user, device, token: t.token, exp: Date.parse(t.expires_at), dev: true };
+      } catch (e) {
+        if (!(e instanceof DevUnavailable)) throw e;
+        $('token-field').hidden = false;
+        $('login-token').focus();
+        throw new Error('This server is not in dev mode: paste a token to sign in.');
+      }
+    }
+    localStorage.setItem('loft-demo:user', user);
+    sessionStorage.setItem('loft-demo:device', device);
+    start(session);
+  } catch (e) {
+    err.textContent = e.message;
+  } finally {
+    $('login-submit').disabled = false;
+  }
+}
+
+// getToken hands loft.js a token, minting a new one shortly before expiry
+// (dev mode); a pasted token is used as it is.
+async function getToken() {
+  const ses = s.session;
+  if (ses.dev && ses.exp - Date.now() < 5 * 60 * 1000) {
+    const t = await devToken({ user: ses.user, device: ses.device });
+    ses.token = t.token;
+    ses.exp = Date.parse(t.expires_at);
+    saveSession();
+  }
+  return ses.token;
+}
+
+function start(session) {
+  s.session = session;
+  saveSession();
+  $('login').hidden = true;
+  $('main').hidden = false;
+  $('me').textContent = `${session.user} · ${session.device}`;
+  document.title = `${session.user} · Loft demo`;
+
+  const c = new LoftClient({ device: session.device, platform: 'web', getToken });
+  s.client = c;
+  c.on('state', renderConn);
+  c.on('authed', () => {
+    // The push fallback needs a token per device; the log vendor takes any
+    // unique string. Registering again is harmless.
+    c.pushRegister('log', 'demo-' + session.device).catch((e) => toast('Push registration: ' + e.message));
+  });
+  c.on('synced', onSynced);
+  c.on('message', onEntry);
+  c.on('receipt', onReceipt);
+  c.on('typing', onTyping);
+  c.on('presence', (p) => {
+    s.presence.set(p.user, { online: p.online, last_seen: p.last_seen });
+    renderConvs();
+    renderHeader();
+    renderMessages();
+  });
+  c.on('ack', onAck);
+  c.on('failed', ({ cid, error }) => {
+    const p = s.pending.get(cid);
+    if (p) p.failed = error.message;
+    renderMessages();
+    toast('Not sent: ' + error.message);
+  });
+  c.on('group_seq', (g) => {
+    if (g.conv === s.open) loadNewer(g.conv);
+  });
+  c.on('reset', () => {
+    s.msgs.clear();
+    refreshConversations();
+  });
+  c.on('kicked', (k) => toast(k.reason === 'device_limit' ? `Signed out: ${k.by} signed in over the device limit.` : 'This device was signed out.'));
+  c.on('error', (f) => toast(f.message || f.code));
+
+  // Show sends a previous page left unacked: loft.js sends them again.
+  for (const f of c.outbox()) {
+    if (f.type === 'send') {
+      const conv = f.conv || directConv(session.user, f.to);
+      convOf(conv);
+      s.pending.set(f.cid, { conv, body: f.body, ts: Date.now() });
+    }
+  }
+  c.connect();
+  if (session.dev) pollPush();
+  else $('push-empty').textContent = 'The push inbox needs a server in dev mode.';
+  s.timers.push(setInterval(refreshDevices, DEVICES_POLL_MS));
+  // Relative times ("last seen 3 min ago") age on their own.
+  s.timers.push(setInterval(() => (renderHeader(), renderDevices()), 30000));
+  renderConvs();
+}
+
+async function signOut() {
+  const c = s.client;
+  try {
+    if (c.state === State.ONLINE) await c.logout(true);
+  } catch {
+    // Signing out locally is what matters here.
+  }
+  c.disconnect();
+  sessionStorage.removeItem('loft-demo:session');
+  location.reload();
+}
+
+// ---- connection ----
+
+const CONN_TEXT = {
+  [State.OFFLINE]: 'Offline',
+  [State.CONNECTING]: 'Connecting…',
+  [State.SYNCING]: 'Syncing…',
+  [State.ONLINE]: 'Online',
+  [State.WAITING]: 'Reconnecting…',
+  [State.STOPPED]: 'Signed out',
+};
+
+function renderConn(st = { state: s.client.state }) {
+  const el = $('conn');
+  el.dataset.state = st.state;
+  let text = CONN_TEXT[st.state];
+  if (st.state === State.WAITING && st.retryIn) text = `Reconnecting in ${Math.ceil(st.retryIn / 1000)} s`;
+  if (st.state === State.STOPPED && st.reason) text = `Signed out (${st.reason.replace('_', ' ')})`;
+  if (st.state === State.OFFLINE) text = 'Offline (by choice)';
+  el.textContent = text;
+  const off = st.state === State.OFFLINE;
+  const btn = $('toggle-online');
+  btn.setAttribute('aria-pressed', String(off));
+  btn.textContent = off ? 'Go online' : 'Go offline';
+  btn.disabled = st.state === State.STOPPED;
+  $('composer').classList.toggle('offline', st.state !== State.ONLINE);
+}
+
+function toggleOnline() {
+  if (s.client.state === State.OFFLINE) s.client.connect();
+  else s.client.disconnect();
+}
+
+// ---- conversations ----
+
+async function onSynced() {
+  await refreshConversations();
+  refreshDevices();
+  // Anything that moved while away is already in the sync; reloading the
+  // open conversation's newest page also covers large groups (read fan-out).
+  if (s.open) loadNewer(s.open);
+}
+
+let refreshing = null;
+async function refreshConversations() {
+  if (refreshing) return refreshing;
+  refreshing = (async () => {
+    try {
+      const list = await s.client.conversations();
+      for (const r of list) {
+        const c = convOf(r.conv);
+        Object.assign(c, {
+          last: r.last || c.last,
+          last_seq: Math.max(c.last_seq, r.last_seq || 0),
+          read_seq: Math.max(c.read_seq, r.read_seq || 0),
+          peer_read: Math.max(c.peer_read, r.peer_read || 0),
+          size: r.size,
+          role: r.role,
+          left: r.left,
+        });
+        if (c.group) c.name = r.name || c.name;
+        c.unread = Math.max(0, c.last_seq - c.read_seq);
+      }
+      const peers = [...s.convs.values()].filter((c) => !c.group && c.last_seq > 0).map((c) => c.peer);
+      s.client.watch(peers).catch(() => {});
+      renderConvs();
+      renderHeader();
+      markRead();
+    } catch {
+      // Offline: the next sync refreshes.
+    } finally {
+      refreshing = null;
+    }
+  })();
+  return refreshing;
+}
+
+function sortedConvs() {
+  return [...s.convs.values()].sort((a, b) => (b.last?.ts || Infinity) - (a.last?.ts || Infinity));
+}
+
+function preview(e) {
+  if (!e) return 'No messages yet';
+  const who = e.from === s.session.user ? 'You: ' : '';
+  if (e.recalled) return who + 'message recalled';
+  if (e.deleted) return 'message deleted';
+  switch (e.kind) {
+    case 'event':
+      return eventText(e);
+    case 'recall':
+      return who + 'recalled a message';
+    case 'edit':
+      return who + 'edited: ' + bodyText(e.body);
+    case 'delete':
+      return 'a message was deleted';
+  }
+  return who + bodyText(e.body);
+}
+
+function bodyText(body) {
+  if (!body) return '';
+  return typeof body.text === 'string' ? body.text : '[message]';
+}
+
+function eventText(e) {
+  const b = e.body || {};
+  const by = b.by === s.session.user ? 'You' : b.by;
+  const users = (b.users || []).join(', ');
+  switch (b.event) {
+    case 'created':
+      return `${by} created "${b.name}"${users ? ' with ' + users : ''}`;
+    case 'added':
+      return `${by} added ${users}`;
+    case 'removed':
+      return `${by} removed ${users}`;
+    case 'left':
+      return `${by} left` + (b.owner ? `; ${b.owner} is the owner now` : '');
+    case 'renamed':
+      return `${by} renamed the group to "${b.name}"`;
+    case 'role':
+      return `${by} made ${users} ${b.role}`;
+  }
+  return 'group changed';
+}
+
+function presenceOf(user) {
+  return s.presence.get(user);
+}
+
+function renderConvs() {
+  const ul = $('conv-list');
+  const convs = sortedConvs();
+  $('conv-empty').hidden = convs.length > 0;
+  ul.replaceChildren(
+    ...convs.map((c) => {
+      const p = !c.group && presenceOf(c.peer);
+      const unread = c.conv === s.open ? 0 : c.unread;
+      return h(
+        'li',
+        { 'data-conv': c.conv, 'data-unread': unread },
+        h(
+          'button',
+          { type: 'button', class: 'conv', 'aria-current': c.conv === s.open ? 'true' : null, onclick: () => openConv(c.conv) },
+          h('span', { class: 'dot', 'data-online': p ? String(p.online) : null, 'aria-hidden': 'true' }),
+          h(
+            'span',
+            { class: 'conv-main' },
+            h('span', { class: 'conv-name' }, c.group ? '# ' + c.name : c.name, p?.online ? h('span', { class: 'visually-hidden' }, ' (online)') : null),
+            h('span', { class: 'conv-last' }, preview(c.last)),
+          ),
+          h('span', { class: 'conv-side' }, c.last ? h('time', {}, clock(c.last.ts)) : null, unread > 0 ? h('span', { class: 'badge', 'aria-label': `${unread} unread` }, String(unread)) : null),
+        ),
+      );
+    }),
+  );
+}
+
+function openConv(conv) {
+  s.open = conv;
+  s.editing = null;
+  $('editing').hidden = true;
+  const c = convOf(conv);
+  $('chat-empty').hidden = true;
+  $('chat-pane').hidden = false;
+  $('main').dataset.view = 'chat';
+  $('add-people').hidden = !c.group || !['owner', 'admin'].includes(c.role);
+  $('add-people-form').hidden = true;
+  if (!c.group) s.client.watch([c.peer]).catch(() => {});
+  renderConvs();
+  renderHeader();
+  renderTyping();
+  const m = msgsOf(conv);
+  renderMessages(true);
+  if (!m.loaded) loadOlder(conv, true);
+  markRead();
+  $('composer-input').focus();
+}
+
+function renderHeader() {
+  if (!s.open) return;
+  const c = convOf(s.open);
+  $('chat-title').textContent = c.group ? c.name : c.peer;
+  const dot = $('chat-dot');
+  if (c.group) {
+    dot.hidden = true;
+    $('chat-sub').textContent = c.size ? `${c.size} members` + (c.left ? ' · you left' : '') : 'group';
+    return;
+  }
+  const p = presenceOf(c.peer);
+  dot.hidden = false;
+  dot.dataset.online = p ? String(p.online) : '';
+  $('chat-sub').textContent = !p ? '' : p.online ? 'online' : ago(p.last_seen);
+}
+
+// ---- messages ----
+
+// apply stores an entry (from sync, live or history) and what it changes;
+// keyed by seq, so an entry seen twice (a history page overlapping live
+// delivery) is shown once.
+function apply(e) {
+  const m = msgsOf(e.conv);
+  const had = m.bySeq.get(e.seq);
+  m.bySeq.set(e.seq, had && had.recalled && !e.recalled ? { ...e, recalled: true, body: {} } : { ...had, ...e });
+  const target = e.ref && m.bySeq.get(e.ref);
+  if (target && !target.kind) {
+    if (e.kind === 'recall') Object.assign(target, { recalled: true, body: {} });
+    if (e.kind === 'delete') Object.assign(target, { deleted: true, body: {} });
+    if (e.kind === 'edit' && !target.recalled) Object.assign(target, { body: e.body, edited: e.ts });
+  }
+  if (e.cid && e.from === s.session.user) s.pending.delete(e.cid);
+}
+
+function onEntry(e) {
+  apply(e);
+  const c = convOf(e.conv);
+  if (e.seq > c.last_seq) {
+    c.last_seq = e.seq;
+    c.last = e;
+  }
+  if (e.from === s.session.user) {
+    c.read_seq = Math.max(c.read_seq, e.seq); // own messages count as read
+  }
+  c.unread = Math.max(0, c.last_seq - c.read_seq);
+  if (c.group && e.kind === 'event') {
+    if (e.body?.name) c.name = e.body.name;
+    scheduleConvRefresh(); // size and role
+  }
+  // Watching a user needs a shared conversation: this entry may be the one
+  // that created it (watch skips users already watched).
+  if (!c.group) s.client.watch([c.peer]).catch(() => {});
+  if (e.from !== s.session.user && !e.kind) clearTyping(e.conv, e.from);
+  renderConvs();
+  if (e.conv === s.open) {
+    renderMessages();
+    markRead();
+  }
+}
+
+let convRefreshTimer = 0;
+function scheduleConvRefresh() {
+  clearTimeout(convRefreshTimer);
+  convRefreshTimer = setTimeout(refreshConversations, 300);
+}
+
+function onAck({ cid, ack, frame }) {
+  if (frame.type === 'group_create') return; // handled where it was created
+  if (frame.type !== 'send') return;
+  // The ack may come before or after the inbox entry: show the message at
+  // its seq now; the entry, when it comes, replaces it.
+  const m = msgsOf(ack.conv);
+  if (!m.bySeq.has(ack.seq)) {
+    m.bySeq.set(ack.seq, { conv: ack.conv, seq: ack.seq, id: ack.msg_id, from: s.session.user, device: s.session.device, cid, ts: ack.ts, body: frame.body });
+  }
+  s.pending.delete(cid);
+  const c = convOf(ack.conv);
+  if (ack.seq >= c.last_seq) {
+    c.last_seq = ack.seq;
+    c.last = m.bySeq.get(ack.seq);
+    c.read_seq = Math.max(c.read_seq, ack.seq);
+    c.unread = 0;
+  }
+  renderConvs();
+  if (ack.conv === s.open) renderMessages();
+}
+
+function onReceipt(r) {
+  const c = convOf(r.conv);
+  if (r.user === s.session.user) {
+    // Read on another of this user's devices: clear the badge here too.
+    c.read_seq = Math.max(c.read_seq, r.seq);
+    c.unread = Math.max(0, c.last_seq - c.read_seq);
+    renderConvs();
+  } else {
+    c.peer_read = Math.max(c.peer_read, r.seq);
+    if (r.conv === s.open) renderMessages();
+  }
+}
+
+// markRead tells the server the open conversation is read, when a person
+// can actually see it.
+let readTimer = 0;
+function markRead() {
+  clearTimeout(readTimer);
+  readTimer = setTimeout(() => {
+    const c = s.open && convOf(s.open);
+    if (!c || document.visibilityState !== 'visible' || c.read_seq >= c.last_seq || s.client.state !== State.ONLINE) return;
+    const seq = c.last_seq;
+    s.client.read(c.conv, seq).then(
+      (mark) => {
+        c.read_seq = Math.max(c.read_seq, mark);
+        c.unread = Math.max(0, c.last_seq - c.read_seq);
+        renderConvs();
+      },
+      () => {},
+    );
+  }, 150);
+}
+
+async function loadOlder(conv, first = false) {
+  const m = msgsOf(conv);
+  if (m.loading || (!first && !m.more)) return;
+  m.loading = true;
+  const seqs = [...m.bySeq.keys()];
+  const before = first || !seqs.length ? 0 : Math.min(...seqs);
+  const list = $('messages');
+  const fromBottom = list.scrollHeight - list.scrollTop;
+  try {
+    const page = await s.client.history(conv, { before, limit: 30 });
+    page.messages.forEach(apply);
+    m.more = page.more;
+    m.loaded = true;
+  } catch (e) {
+    if (e.code === 'not_found') m.loaded = true; // a new chat: nothing stored yet
+  } finally {
+    m.loading = false;
+  }
+  if (conv !== s.open) return;
+  renderMessages(first);
+  if (!first) list.scrollTop = list.scrollHeight - fromBottom; // keep what the reader was looking at
+}
+
+async function loadNewer(conv) {
+  const m = msgsOf(conv);
+  if (!m.loaded) return loadOlder(conv, true);
+  const seqs = [...m.bySeq.keys()];
+  let after = seqs.length ? Math.max(...seqs) : 0;
+  try {
+    for (;;) {
+      const page = await s.client.history(conv, { after, limit: 100 });
+      page.messages.forEach(apply);
+      if (!page.more || !page.messages.length) break;
+      after = page.messages[page.messages.length - 1].seq;
+    }
+  } catch {
+    return;
+  }
+  if (conv === s.open) renderMessages();
+}
+
+function tickState(c, e) {
+  if (c.group) return 'sent';
+  if (c.peer_read >= e.seq) return 'read';
+  // The protocol has no per-device delivery receipt for clients: a message
+  // counts as delivered once the peer has been online since it was stored
+  // (an online device receives it live; a returning one syncs it first).
+  const p = presenceOf(c.peer);
+  if (p && (p.online || p.last_seen >= e.ts)) return 'delivered';
+  return 'sent';
+}
+
+const TICKS = {
+  pending: ['🕓', 'sending'],
+  failed: ['!', 'not sent'],
+  sent: ['✓', 'sent'],
+  delivered: ['✓✓', 'delivered'],
+  read: ['✓✓', 'read'],
+};
+
+function tick(state) {
+  const [glyph, label] = TICKS[state];
+  return h('span', { class: 'tick', 'data-state': state, title: label }, h('span', { 'aria-hidden': 'true' }, glyph), h('span', { class: 'visually-hidden' }, label));
+}
+
+function messageItem(c, e) {
+  if (e.kind === 'event') {
+    return h('li', { class: 'event', 'data-seq': e.seq }, eventText(e));
+  }
+  const mine = e.from === s.session.user;
+  let text = bodyText(e.body);
+  let cls = 'msg ' + (mine ? 'mine' : 'theirs');
+  if (e.recalled) {
+    text = mine ? 'You recalled this message' : `${e.from} recalled this message`;
+    cls += ' gone';
+  } else if (e.deleted) {
+    text = 'This message was deleted';
+    cls += ' gone';
+  }
+  const canChange = mine && !e.recalled && !e.deleted && e.seq;
+  return h(
+    'li',
+    { class: cls, 'data-seq': e.seq, 'data-from': e.from, 'data-cid': e.cid },
+    !mine && c.group ? h('span', { class: 'from' }, e.from) : null,
+    h('p', { class: 'text' }, text),
+    h(
+      'span',
+      { class: 'meta' },
+      e.edited && !e.recalled ? h('span', { class: 'edited' }, 'edited') : null,
+      h('time', { datetime: new Date(e.ts).toISOString() }, clock(e.ts)),
+      mine ? tick(e.failed ? 'failed' : !e.seq ? 'pending' : tickState(c, e)) : null,
+    ),
+    canChange
+      ? h(
+          'span',
+          { class: 'actions' },
+          h('button', { type: 'button', class: 'link', onclick: () => startEdit(c.conv, e.seq), 'aria-label': 'Edit message: ' + text }, 'Edit'),
+          h('button', { type: 'button', class: 'link', onclick: () => recall(c.conv, e.seq), 'aria-label': 'Recall message: ' + text }, 'Recall'),
+        )
+      : null,
+  );
+}
+
+function renderMessages(toBottom = false) {
+  if (!s.open) return;
+  const c = convOf(s.open);
+  const m = msgsOf(s.open);
+  const list = $('messages');
+  const atBottom = toBottom || list.scrollHeight - list.scrollTop - list.clientHeight < 40;
+  const entries = [...m.bySeq.values()].filter((e) => !e.kind || e.kind === 'event').sort((a, b) => a.seq - b.seq);
+  for (const [cid, p] of s.pending) {
+    if (p.conv === s.open) entries.push({ conv: p.conv, cid, from: s.session.user, ts: p.ts, body: p.body, failed: p.failed });
+  }
+  const items = entries.map((e) => messageItem(c, e));
+  if (m.more) items.unshift(h('li', { class: 'more' }, h('button', { type: 'button', class: 'link', onclick: () => loadOlder(s.open) }, 'Load older messages')));
+  else if (m.loaded && entries.length === 0) items.push(h('li', { class: 'event' }, `Say hello to ${c.group ? c.name : c.peer}.`));
+  // Keep focus on the same control across a re-render (keyboard users).
+  const focused = list.contains(document.activeElement) && document.activeElement.getAttribute('aria-label');
+  list.replaceChildren(...items);
+  if (focused) list.querySelector(`[aria-label="${CSS.escape(focused)}"]`)?.focus();
+  if (atBottom) list.scrollTop = list.scrollHeight;
+}
+
+// ---- sending, editing, recalling ----
+
+function onSubmit(ev) {
+  ev.preventDefault();
+  const input = $('composer-input');
+  const text = input.value.trim();
+  if (!text || !s.open) return;
+  const c = convOf(s.open);
+  const body = { text };
+  if (s.editing) {
+    const { conv, seq } = s.editing;
+    s.client.edit(conv, seq, body).catch((e) => toast('Edit failed: ' + e.message));
+    cancelEdit();
+  } else {
+    const cid = newCid();
+    s.pending.set(cid, { conv: c.conv, body, ts: Date.now() });
+    // A direct chat may not exist yet: send to the user; a group by its id.
+    s.client.send(c.group ? { conv: c.conv, body, cid } : { to: c.peer, body, cid }).catch(() => {});
+    s.client.typing(c.conv, 'stop');
+    renderMessages(true);
+  }
+  input.value = '';
+  autosize();
+}
+
+function onComposerKey(ev) {
+  if (ev.key === 'Enter' && !ev.shiftKey && !ev.isComposing) {
+    ev.preventDefault();
+    $('composer').requestSubmit();
+  } else if (ev.key === 'Escape' && s.editing) {
+    cancelEdit();
+  }
+}
+
+function onComposerInput() {
+  autosize();
+  if (s.open && !s.editing) s.client.typing(s.open, $('composer-input').value ? 'start' : 'stop');
+}
+
+function autosize() {
+  const t = $('composer-input');
+  t.style.height = 'auto';
+  t.style.height = Math.min(t.scrollHeight, 160) + 'px';
+}
+
+function startEdit(conv, seq) {
+  const e = msgsOf(conv).bySeq.get(seq);
+  if (!e) return;
+  s.editing = { conv, seq };
+  $('editing').hidden = false;
+  const input = $('composer-input');
+  input.value = bodyText(e.body);
+  autosize();
+  input.focus();
+}
+
+function cancelEdit() {
+  s.editing = null;
+  $('editing').hidden = true;
+  $('composer-input').value = '';
+  autosize();
+}
+
+function recall(conv, seq) {
+  s.client.recall(conv, seq).catch((e) => toast(e.code === 'too_late' ? 'Too late to recall that one.' : 'Recall failed: ' + e.message));
+}
+
+// ---- typing ----
+
+function onTyping(t) {
+  if (t.user === s.session.user) return; // another of my devices
+  let users = s.typing.get(t.conv);
+  if (!users) s.typing.set(t.conv, (users = new Map()));
+  clearTimeout(users.get(t.user));
+  if (t.state === 'stop') users.delete(t.user);
+  else users.set(t.user, setTimeout(() => clearTyping(t.conv, t.user), TYPING_SHOWN_MS));
+  renderTyping();
+}
+
+function clearTyping(conv, user) {
+  const users = s.typing.get(conv);
+  if (!users?.has(user)) return;
+  clearTimeout(users.get(user));
+  users.delete(user);
+  renderTyping();
+}
+
+function renderTyping() {
+  const users = [...(s.typing.get(s.open)?.keys() || [])];
+  $('typing').textContent = !users.length ? '' : users.length === 1 ? `${users[0]} is typing…` : `${users.join(', ')} are typing…`;
+}
+
+// ---- groups ----
+
+function parseUsers(text) {
+  return [...new Set(text.split(/[\s,]+/).filter(Boolean))];
+}
+
+async function onNewGroup(ev) {
+  ev.preventDefault();
+  const name = $('group-name').value.trim();
+  const users = parseUsers($('group-users').value).filter((u) => u !== s.session.user);
+  const bad = users.find((u) => !ID.test(u));
+  if (!name || bad) {
+    toast(bad ? `"${bad}" is not a valid user name.` : 'Give the group a name.');
+    return;
+  }
+  try {
+    const ack = await s.client.createGroup(name, users);
+    const c = convOf(ack.conv);
+    Object.assign(c, { name, role: 'owner', size: users.length + 1 });
+    $('new-group-form').reset();
+    $('new-group').open = false;
+    await refreshConversations();
+    openConv(ack.conv);
+  } catch (e) {
+    toast('Could not create the group: ' + e.message);
+  }
+}
+
+async function onAddPeople(ev) {
+  ev.preventDefault();
+  const users = parseUsers($('add-people-users').value);
+  if (!users.length || !s.open) return;
+  try {
+    await s.client.addMembers(s.open, users);
+    $('add-people-form').reset();
+    $('add-people-form').hidden = true;
+    $('add-people').setAttribute('aria-expanded', 'false');
+    scheduleConvRefresh();
+  } catch (e) {
+    toast('Could not add: ' + e.message);
+  }
+}
+
+function onNewChat(ev) {
+  ev.preventDefault();
+  const input = $('new-chat-user');
+  const peer = input.value.trim();
+  if (!ID.test(peer) || peer.startsWith('@')) {
+    toast('A user name is 1-64 letters, digits or . _ - @.');
+    return;
+  }
+  if (peer === s.session.user) {
+    toast('Pick someone else: chats are between two users.');
+    return;
+  }
+  input.value = '';
+  openConv(directConv(s.session.user, peer));
+}
+
+// ---- devices ----
+
+async function refreshDevices() {
+  if (s.client?.state !== State.ONLINE) return;
+  try {
+    s.devices = await s.client.devices();
+    renderDevices();
+  } catch {
+    // Shown as it was; the next poll tries again.
+  }
+}
+
+function renderDevices() {
+  $('device-list').replaceChildren(
+    ...s.devices.map((d) =>
+      h(
+        'li',
+        { 'data-device': d.device, 'data-online': String(d.online), 'data-state': d.state },
+        h('span', { class: 'dot', 'data-online': String(d.online), 'aria-hidden': 'true' }),
+        h('span', { class: 'device-name' }, d.device, d.current ? ' (this one)' : ''),
+        h('span', { class: 'sub' }, `${d.platform} · ${d.state !== 'active' ? d.state.replace('_', ' ') : d.online ? 'online' : ago(d.last_seen)}`),
+      ),
+    ),
+  );
+}
+
+// ---- push inbox ----
+
+// pollPush keeps reading the push inbox over HTTP, whether or not the
+// socket is up: the point is to see what an offline device would get.
+async function pollPush() {
+  try {
+    const page = await pushInbox(await getToken(), s.pushAfter);
+    for (const e of page.entries) s.push.set(e.msg_id + '|' + e.device, e);
+    s.pushAfter = page.last;
+    if (page.entries.length) renderPush();
+  } catch (e) {
+    if (e instanceof DevUnavailable) {
+      $('push-empty').textContent = 'The push inbox needs a server in dev mode.';
+      return;
+    }
+  }
+  s.timers.push(setTimeout(pollPush, PUSH_POLL_MS));
+}
+
+const PUSH_STATUS = {
+  queued: 'queued',
+  pushed: 'pushed',
+  failed: 'failed',
+  delivered: 'delivered over the socket',
+  not_pushed: 'not pushed',
+};
+
+const PUSH_REASON = {
+  online: 'the device was online',
+  policy: 'another device was online',
+  no_token: 'no push token',
+  dnd: 'do not disturb',
+  muted: 'conversation muted',
+  own_message: 'own message',
+  event: 'a group change',
+};
+
+function renderPush() {
+  const list = [...s.push.values()].sort((a, b) => b.seq - a.seq).slice(0, 50);
+  $('push-empty').hidden = list.length > 0;
+  $('push-list').replaceChildren(
+    ...list.map((e) => {
+      const why = e.reason ? PUSH_REASON[e.reason] || e.reason.replace('_', ' ') : '';
+      const conv = e.conv && s.convs.get(e.conv);
+      return h(
+        'li',
+        { 'data-msg': e.msg_id, 'data-device': e.device, 'data-status': e.status, class: 'push ' + e.status },
+        e.title || e.body
+          ? h('div', { class: 'note' }, h('strong', { class: 'push-title' }, e.title), h('span', { class: 'push-body' }, e.body), e.badge != null ? h('span', { class: 'badge', 'aria-label': `badge ${e.badge}` }, String(e.badge)) : null)
+          : null,
+        h(
+          'div',
+          { class: 'sub' },
+          h('span', { class: 'status' }, PUSH_STATUS[e.status] || e.status),
+          why ? ` (${why})` : '',
+          e.vendor ? ` via ${e.vendor}` : '',
+          e.silent ? ', silent' : '',
+          ` → ${e.device} · ${clock(e.at)}`,
+          conv ? ` · ${conv.group ? conv.name : conv.peer}` : '',
+        ),
+      );
+    }),
+  );
+}
+
+// ---- small things ----
+
+let toastTimer = 0;
+function toast(text) {
+  const t = $('toast');
+  t.textContent = text;
+  t.hidden = false;
+  clearTimeout(toastTimer);
+  toastTimer = setTimeout(() => (t.hidden = true), 5000);
+}
+
+function toggleSide() {
+  const open = $('main').dataset.side !== 'open';
+  $('main').dataset.side = open ? 'open' : '';
+  $('show-side').setAttribute('aria-expanded', String(open));
+}
+
+function init() {
+  $('login-form').addEventListener('submit', onLogin);
+  $('login-user').value = localStorage.getItem('loft-demo:user') || '';
+  $('login-device').value = defaultDevice();
+  $('toggle-online').addEventListener('click', toggleOnline);
+  $('signout').addEventListener('click', signOut);
+  $('show-side').addEventListener('click', toggleSide);
+  $('back').addEventListener('click', () => {
+    $('main').dataset.view = 'list';
+    s.open = null;
+    renderConvs();
+  });
+  $('new-chat').addEventListener('submit', onNewChat);
+  $('new-group-form').addEventListener('submit', onNewGroup);
+  $('add-people').addEventListener('click', () => {
+    const f = $('add-people-form');
+    f.hidden = !f.hidden;
+    $('add-people').setAttribute('aria-expanded', String(!f.hidden));
+    if (!f.hidden) $('add-people-users').focus();
+  });
+  $('add-people-form').addEventListener('submit', onAddPeople);
+  $('composer').addEventListener('submit', onSubmit);
+  $('composer-input').addEventListener('keydown', onComposerKey);
+  $('composer-input').addEventListener('input', onComposerInput);
+  $('composer-input').addEventListener('blur', () => s.open && s.client?.typing(s.open, 'stop'));
+  $('cancel-edit').addEventListener('click', cancelEdit);
+  $('messages').addEventListener('scroll', (ev) => {
+    if (ev.target.scrollTop < 60 && s.open) loadOlder(s.open);
+  });
+  document.addEventListener('visibilitychange', markRead);
+  window.addEventListener('focus', markRead);
+
+  const saved = restoreSession();
+  if (saved && (!saved.dev || saved.exp > Date.now())) start(saved);
+  else $('login-user').focus();
+}
+
+init();
