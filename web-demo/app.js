@@ -168,7 +168,19 @@ function start(session) {
 
   const c = new LoftClient({ device: session.device, platform: 'web', getToken });
   s.client = c;
-  c.on('state', renderConn);
+  c.on('state', (st) => {
+    renderConn(st);
+    if (st.state !== State.ONLINE && st.state !== State.SYNCING) {
+      // What presence and devices showed is stale once the socket is gone;
+      // the next sync renews them.
+      s.presence.clear();
+      for (const d of s.devices) if (d.current) d.online = false;
+      renderConvs();
+      renderHeader();
+      renderMessages();
+      renderDevices();
+    }
+  });
   c.on('authed', () => {
     // The push fallback needs a token per device; the log vendor takes any
     // unique string. Registering again is harmless.
@@ -199,7 +211,8 @@ function start(session) {
     refreshConversations();
   });
   c.on('kicked', (k) => toast(k.reason === 'device_limit' ? `Signed out: ${k.by} signed in over the device limit.` : 'This device was signed out.'));
-  c.on('error', (f) => toast(f.message || f.code));
+  // A dropped typing frame is no news to the person typing.
+  c.on('error', (f) => f.code !== 'rate_limited' && toast(f.message || f.code));
 
   // Show sends a previous page left unacked: loft.js sends them again.
   for (const f of c.outbox()) {
@@ -814,6 +827,7 @@ async function refreshDevices() {
 }
 
 function renderDevices() {
+  $('devices-note').hidden = s.client.state === State.ONLINE;
   $('device-list').replaceChildren(
     ...s.devices.map((d) =>
       h(
@@ -864,6 +878,15 @@ const PUSH_REASON = {
   event: 'a group change',
 };
 
+// shownMessage finds a message this page has by its global id, to name
+// what a push entry without a text (one not pushed) was about.
+function shownMessage(msgID) {
+  for (const m of s.msgs.values()) {
+    for (const e of m.bySeq.values()) if (String(e.id) === msgID && !e.kind) return e;
+  }
+  return null;
+}
+
 function renderPush() {
   const list = [...s.push.values()].sort((a, b) => b.seq - a.seq).slice(0, 50);
   $('push-empty').hidden = list.length > 0;
@@ -871,12 +894,15 @@ function renderPush() {
     ...list.map((e) => {
       const why = e.reason ? PUSH_REASON[e.reason] || e.reason.replace('_', ' ') : '';
       const conv = e.conv && s.convs.get(e.conv);
+      const shown = !e.title && !e.body && shownMessage(e.msg_id);
       return h(
         'li',
         { 'data-msg': e.msg_id, 'data-device': e.device, 'data-status': e.status, class: 'push ' + e.status },
         e.title || e.body
           ? h('div', { class: 'note' }, h('strong', { class: 'push-title' }, e.title), h('span', { class: 'push-body' }, e.body), e.badge != null ? h('span', { class: 'badge', 'aria-label': `badge ${e.badge}` }, String(e.badge)) : null)
-          : null,
+          : shown
+            ? h('div', { class: 'note muted' }, `${shown.from}: ${shown.recalled ? 'recalled' : bodyText(shown.body)}`)
+            : null,
         h(
           'div',
           { class: 'sub' },
@@ -885,7 +911,7 @@ function renderPush() {
           e.vendor ? ` via ${e.vendor}` : '',
           e.silent ? ', silent' : '',
           ` → ${e.device} · ${clock(e.at)}`,
-          conv ? ` · ${conv.group ? conv.name : conv.peer}` : '',
+          conv?.group ? ` · ${conv.name}` : '',
         ),
       );
     }),

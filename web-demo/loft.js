@@ -125,7 +125,9 @@ export class LoftClient extends EventTarget {
   #confirmed = 0; // pts the server confirmed with `cursor`
   #user = '';
   #syncID = '';
-  #typing = null; // conv -> when this device last sent a typing start
+  // Typing frames: when each conversation last got a start, stops waiting
+  // for a token, and a token bucket under the server's rate limit.
+  #typing = { sent: new Map(), stops: new Map(), tokens: 3, at: 0 };
 
   /**
    * @param {object} opts
@@ -214,6 +216,12 @@ export class LoftClient extends EventTarget {
     this.#want = false;
     clearTimeout(this.#retryTimer);
     const ws = this.#ws;
+    // Confirm what was processed before leaving: the push layer skips a
+    // device whose cursor passed a message, so it is not pushed what it
+    // already showed.
+    if (ws?.readyState === WebSocket.OPEN && this.#cursor > this.#confirmed && this.#user) {
+      ws.send(JSON.stringify({ type: 'received', id: 'bye', pts: this.#cursor }));
+    }
     this.#teardown('offline');
     ws?.close(1000, 'client offline');
     this.#setState(State.OFFLINE);
@@ -590,15 +598,28 @@ export class LoftClient extends EventTarget {
   }
 
   /** typing tells the other members this user is typing (state "start") or
-   * stopped ("stop"). Starts are sent at most every 3 s per conversation,
-   * under the server's rate limit; it is never queued while offline. */
+   * stopped ("stop"). A start goes out at most every 3 s per conversation,
+   * and all typing frames stay under the server's limit (2 a second, bursts
+   * of 4): a start over it is dropped, a stop waits for its turn. Nothing
+   * is queued while offline. */
   typing(conv, state = 'start') {
-    this.#typing ||= new Map();
-    const last = this.#typing.get(conv) || 0;
+    const t = this.#typing;
+    const last = t.sent.get(conv) || 0;
     if (state === 'start' && Date.now() - last < 3000) return;
     if (state === 'stop' && !last) return;
-    this.#typing.set(conv, state === 'start' ? Date.now() : 0);
-    if (this.#state === State.ONLINE) this.#ws.send(JSON.stringify({ type: 'typing', conv, state }));
+    clearTimeout(t.stops.get(conv));
+    t.stops.delete(conv);
+    const now = Date.now();
+    t.tokens = Math.min(3, t.tokens + ((now - t.at) / 1000) * 2);
+    t.at = now;
+    if (t.tokens < 1) {
+      if (state === 'stop') t.stops.set(conv, setTimeout(() => this.typing(conv, 'stop'), 500));
+      return;
+    }
+    if (this.#state !== State.ONLINE) return;
+    t.tokens--;
+    t.sent.set(conv, state === 'start' ? now : 0);
+    this.#ws.send(JSON.stringify({ type: 'typing', conv, state }));
   }
 
   // --- presence ---

@@ -301,14 +301,18 @@ func TestBrowserSecondDevice(t *testing.T) {
 	laptop.waitFor("the laptop lists both devices online", jsDevices+`.sort().join() === 'laptop:true,phone:true'`, jsDevices)
 	laptop.screenshot(shots, "devices")
 
-	// bob, from a plain WebSocket client, writes while the laptop looks
-	// elsewhere: both devices count it unread until the phone reads it.
+	// bob, from a plain WebSocket client, writes while neither device has
+	// the chat open: both count it unread, until the phone reads it.
 	laptop.do("go back to the list", chromedp.Evaluate[chromedp.Void](`document.getElementById('back').click()`))
+	phone.do("go back to the list", chromedp.Click(chromedp.ID("back")), chromedp.WaitVisible(chromedp.ID("conv-list")))
 	bob := login(t, addr, tokenFor(t, dir, "bob"), "bob-cli")
 	exchange(t, bob, `{"type":"send","to":"alice","cid":"b1","body":{"text":"got both"}}`, "ack")
 	badge := fmt.Sprintf(`document.querySelector('#conv-list li[data-conv=%q] .badge')?.textContent`, conv)
+	for _, p := range []*page{laptop, phone} {
+		p.waitFor("the list shows bob's message unread", badge+` === '1' && `+fmt.Sprintf(`document.querySelector('#conv-list li[data-conv=%q]').innerText.includes('got both')`, conv), jsConvs)
+	}
+	phone.openConv(conv)
 	phone.waitMessages("sent from the laptop", "sent from the phone", "got both")
-	laptop.waitFor("the laptop shows the message in the list", fmt.Sprintf(`document.querySelector('#conv-list li[data-conv=%q]')?.innerText.includes('got both')`, conv), jsConvs)
 	laptop.waitFor("the laptop's badge clears: the phone read it", `!(`+badge+`)`, jsConvs)
 	phone.screenshot(shots, "phone")
 
@@ -357,6 +361,11 @@ func TestBrowserOfflinePush(t *testing.T) {
 	if got := eval[[]string](bob, jsMessages); strings.Join(got, ",") != "before" {
 		t.Fatalf("bob's chat shows %q while offline", got)
 	}
+	// "before" was shown, and confirmed when bob went offline: not pushed.
+	if got := eval[[]string](bob, `[...document.querySelectorAll('#push-list li[data-status="pushed"] .push-body')].map(b => b.textContent).sort()`); strings.Join(got, ",") != "one,three,two" {
+		t.Fatalf("bob's push inbox shows pushed %q, want one, two, three", got)
+	}
+	bob.waitFor("the devices panel says it is not current", `!document.getElementById('devices-note').hidden`, jsDevices)
 	bob.screenshot(shots, "push-inbox")
 
 	bob.do("go online", chromedp.Click(chromedp.ID("toggle-online")))
