@@ -48,6 +48,7 @@ type config struct {
 	PushConfig      string
 	APIKeys         string
 	Webhooks        string
+	Demo            bool
 }
 
 // flags registers the server's flags on fs; each has a LOFT_* twin.
@@ -83,6 +84,7 @@ func (c *config) flags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.PushGrace, "push-grace", 2*time.Second, "time a reconnecting device has to get a message live before it is pushed")
 	fs.DurationVar(&c.PushTTL, "push-ttl", 72*time.Hour, "how long a push is retried and kept by the vendor")
 	fs.StringVar(&c.PushVendors, "push-vendors", "log", "comma-separated push vendors to enable without a config section; log records pushes in memory (development)")
+	fs.BoolVar(&c.Demo, "demo", true, "serve the web demo client at /")
 	fs.StringVar(&c.Webhooks, "webhooks", "", "JSON file of the endpoints Loft POSTs events to: {\"endpoints\":[{\"url\",\"secret\",\"types\"}]} (see docs/http-api.md)")
 	fs.StringVar(&c.APIKeys, "api-keys", "", "JSON file listing the HTTP API's keys: [{\"name\",\"secret\",\"scopes\":[\"send\",\"push\",\"admin\"],\"rate\"}] (see docs/http-api.md)")
 	fs.StringVar(&c.PushConfig, "push-config", "", "JSON file with a section per push vendor account (see docs/push.md)")

@@ -219,6 +219,9 @@ func serve(ctx context.Context, cfg config, logOut io.Writer, ready func(addr st
 		inbox.push = push
 		devHandlers(mux, minter(cfg), auth, inbox)
 	}
+	if cfg.Demo {
+		mux.Handle("/", demoHandler())
+	}
 
 	if cfg.PprofAddr != "" {
 		stopPprof, err := servePprof(cfg.PprofAddr, log)
