@@ -582,3 +582,37 @@ func TestShutdownAcksInFlightSendsThenClosesWithGoingAway(t *testing.T) {
 		t.Fatalf("%d of %d in-flight sends acked before shutdown", acks, n)
 	}
 }
+
+// A token minted for one device and platform logs in only there; a frame
+// that names neither takes the token's.
+func TestTokenBoundToADevice(t *testing.T) {
+	ts := newTestServer(t, nil)
+	bound := signToken(t, jwt.SigningMethodHS256, testSecret, tokenClaims{
+		RegisteredClaims: jwt.RegisteredClaims{Subject: "alice", ExpiresAt: jwt.NewNumericDate(time.Now().Add(time.Hour))},
+		Device:           "phone", Platform: "ios",
+	})
+	for _, tc := range []struct{ device, platform string }{
+		{"laptop", ""},
+		{"phone", "android"},
+	} {
+		c := ts.dial(t)
+		c.write(map[string]any{"type": "auth", "id": "a", "token": bound, "device": tc.device, "platform": tc.platform})
+		c.expectError(CodeForbidden)
+		if ts.presence.Online("alice", tc.device) {
+			t.Fatalf("%s/%s logged in with a token for phone/ios", tc.device, tc.platform)
+		}
+	}
+	c := ts.dial(t)
+	c.write(map[string]any{"type": "auth", "id": "a", "token": bound})
+	c.expect("authed")
+	if !ts.presence.Online("alice", "phone") {
+		t.Fatal("the token's device is not online")
+	}
+	// Renewing with a token for another device is refused.
+	other := signToken(t, jwt.SigningMethodHS256, testSecret, tokenClaims{
+		RegisteredClaims: jwt.RegisteredClaims{Subject: "alice", ExpiresAt: jwt.NewNumericDate(time.Now().Add(time.Hour))},
+		Device:           "tablet",
+	})
+	c.write(map[string]any{"type": "auth", "id": "b", "token": other})
+	c.expectError(CodeForbidden)
+}

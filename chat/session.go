@@ -355,6 +355,20 @@ func (s *session) handleAuth(f *inFrame) error {
 		return &frameError{CodeUnauthorized, "invalid or expired token"}
 	}
 	now := s.srv.cfg.Now()
+	// A token that names a device or platform is for that one only; a
+	// frame without them takes the token's.
+	if claims.Device != "" && f.Device == "" && !s.authed {
+		f.Device = claims.Device
+	}
+	if claims.Platform != "" && f.Platform == "" && !s.authed {
+		f.Platform = claims.Platform
+	}
+	if (claims.Device != "" && f.Device != "" && f.Device != claims.Device) || (s.authed && claims.Device != "" && claims.Device != s.device) {
+		return &frameError{CodeForbidden, "this token is for device " + quoteShort(claims.Device)}
+	}
+	if claims.Platform != "" && f.Platform != "" && f.Platform != claims.Platform {
+		return &frameError{CodeForbidden, "this token is for platform " + quoteShort(claims.Platform)}
+	}
 	if s.authed {
 		// Re-authentication extends the session; it cannot change who it is.
 		if claims.User != s.user || (f.Device != "" && f.Device != s.device) {

@@ -22,6 +22,16 @@ const SystemUser = "@system"
 type Claims struct {
 	User    string
 	Expires time.Time
+	// Device and Platform, when the token names them (claims "device" and
+	// "platform"), bind it: a login must be from that device and platform.
+	Device, Platform string
+}
+
+// tokenClaims are the JWT claims Loft reads.
+type tokenClaims struct {
+	jwt.RegisteredClaims
+	Device   string `json:"device,omitempty"`
+	Platform string `json:"platform,omitempty"`
 }
 
 // Authenticator verifies a client's token.
@@ -120,7 +130,7 @@ func NewJWTVerifier(cfg TokenConfig) (*JWTVerifier, error) {
 // Verify checks token and returns its claims. Every failure wraps
 // ErrBadToken.
 func (v *JWTVerifier) Verify(token string) (Claims, error) {
-	var rc jwt.RegisteredClaims
+	var rc tokenClaims
 	_, err := v.parser.ParseWithClaims(token, &rc, func(*jwt.Token) (any, error) { return v.key, nil })
 	if err != nil {
 		return Claims{}, fmt.Errorf("%w: %v", ErrBadToken, err)
@@ -131,5 +141,22 @@ func (v *JWTVerifier) Verify(token string) (Claims, error) {
 	if strings.HasPrefix(rc.Subject, "@") {
 		return Claims{}, fmt.Errorf("%w: user ids starting with @ are reserved (%s)", ErrBadToken, SystemUser)
 	}
-	return Claims{User: rc.Subject, Expires: rc.ExpiresAt.Time}, nil
+	if (rc.Device != "" && !ValidID(rc.Device)) || (rc.Platform != "" && !ValidID(rc.Platform)) {
+		return Claims{}, fmt.Errorf("%w: device or platform claim is not a valid id", ErrBadToken)
+	}
+	return Claims{User: rc.Subject, Expires: rc.ExpiresAt.Time, Device: rc.Device, Platform: rc.Platform}, nil
+}
+
+// SignHS256 signs a client token for c with secret: sub, iat and exp, the
+// device and platform claims when set, and iss and aud when not empty.
+func SignHS256(secret []byte, c Claims, issuedAt time.Time, issuer, audience string) (string, error) {
+	tc := tokenClaims{
+		RegisteredClaims: jwt.RegisteredClaims{Subject: c.User, Issuer: issuer, IssuedAt: jwt.NewNumericDate(issuedAt), ExpiresAt: jwt.NewNumericDate(c.Expires)},
+		Device:           c.Device,
+		Platform:         c.Platform,
+	}
+	if audience != "" {
+		tc.Audience = jwt.ClaimStrings{audience}
+	}
+	return jwt.NewWithClaims(jwt.SigningMethodHS256, tc).SignedString(secret)
 }

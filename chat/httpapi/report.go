@@ -145,8 +145,8 @@ func (a *API) postToken(w http.ResponseWriter, r *http.Request, k *keyState) {
 
 type tokenRequest struct {
 	User       string `json:"user" schema:"required,ref=UserID"`
-	Device     string `json:"device" schema:"ref=ID" doc:"checked, not yet put in the token"`
-	Platform   string `json:"platform" schema:"ref=ID" doc:"checked, not yet put in the token"`
+	Device     string `json:"device" schema:"ref=ID" doc:"binds the token to this device: it logs in only as it (an auth frame without a device takes this one)"`
+	Platform   string `json:"platform" schema:"ref=ID" doc:"binds the token to this platform, as device does"`
 	TTLSeconds int64  `json:"ttl_seconds" schema:"min=0,max=2592000" doc:"the token's lifetime; 0 or absent: a day"`
 }
 

@@ -15,7 +15,7 @@ type route struct {
 	tag          string // the OpenAPI tag that groups it
 	summary      string
 	scope        Scope // the scope its key needs; "" for no key
-	idempotent   bool  // honours Idempotency-Key (every POST but /v1/tokens)
+	idempotent   bool  // honours Idempotency-Key (every POST)
 	// body is the type the handler decodes (strictly) from the request
 	// body, or nil if it reads none.
 	body reflect.Type
@@ -44,12 +44,12 @@ func (a *API) routes() []route {
 		{method: "GET", path: "/v1/openapi.json", op: "openapi", tag: "meta", summary: "This OpenAPI 3.1 document.",
 			status: 200, result: typ[openAPIDocument](), serve: public(a.serveOpenAPI)},
 
-		{method: "POST", path: "/v1/tokens", op: "createToken", tag: "tokens", scope: ScopeAdmin,
-			summary: "Mint a client token (JWT) for a user. Not idempotent: each call mints a new token.",
+		{method: "POST", path: "/v1/tokens", op: "createToken", tag: "tokens", scope: ScopeAdmin, idempotent: true,
+			summary: "Mint a client token (JWT) for a user, optionally bound to a device and platform. A retry with the same Idempotency-Key returns the same token.",
 			body:    typ[tokenRequest](), status: 201, result: typ[tokenResponse](), errors: []int{400, 501}, serve: a.postToken},
 
 		{method: "POST", path: "/v1/messages", op: "sendMessages", tag: "messages", scope: ScopeSend, idempotent: true,
-			summary: "Send a message from the system, or on behalf of a user, to one user, up to 1,000 users, or a group.",
+			summary: "Send a message from the system, or on behalf of a user, to one user, up to 1,000 users, a group, the users a tag expression selects, or everyone.",
 			body:    typ[messageRequest](), status: 201, result: typ[sentMessages](), errors: []int{400, 403, 404, 409, 422}, serve: a.postMessages},
 		{method: "GET", path: "/v1/messages/{id}/report", op: "getMessageReport", tag: "messages", scope: ScopeSend,
 			summary: "What became of a message the API sent, computed now.",

@@ -7,8 +7,7 @@ import (
 	"os"
 	"time"
 
-	"github.com/golang-jwt/jwt/v5"
-
+	"github.com/loftchat/loft/chat"
 	"github.com/loftchat/loft/chat/httpapi"
 )
 
@@ -55,14 +54,7 @@ func minter(cfg config) httpapi.TokenMinter {
 			return "", time.Time{}, err
 		}
 		now := time.Now()
-		claims := jwt.RegisteredClaims{Subject: user, IssuedAt: jwt.NewNumericDate(now), ExpiresAt: jwt.NewNumericDate(now.Add(ttl))}
-		if cfg.JWTIssuer != "" {
-			claims.Issuer = cfg.JWTIssuer
-		}
-		if cfg.JWTAudience != "" {
-			claims.Audience = jwt.ClaimStrings{cfg.JWTAudience}
-		}
-		tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString(secret)
+		tok, err := chat.SignHS256(secret, chat.Claims{User: user, Expires: now.Add(ttl), Device: device, Platform: platform}, now, cfg.JWTIssuer, cfg.JWTAudience)
 		return tok, now.Add(ttl), err
 	}
 }

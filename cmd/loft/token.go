@@ -6,8 +6,6 @@ import (
 	"io"
 	"time"
 
-	"github.com/golang-jwt/jwt/v5"
-
 	"github.com/loftchat/loft/chat"
 )
 
@@ -47,18 +45,7 @@ func runToken(args []string, getenv func(string) string, stdout, stderr io.Write
 		return err
 	}
 	now := time.Now()
-	claims := jwt.RegisteredClaims{
-		Subject:   user,
-		IssuedAt:  jwt.NewNumericDate(now),
-		ExpiresAt: jwt.NewNumericDate(now.Add(ttl)),
-	}
-	if c.JWTIssuer != "" {
-		claims.Issuer = c.JWTIssuer
-	}
-	if c.JWTAudience != "" {
-		claims.Audience = jwt.ClaimStrings{c.JWTAudience}
-	}
-	signed, err := jwt.NewWithClaims(jwt.SigningMethodHS256, claims).SignedString(secret)
+	signed, err := chat.SignHS256(secret, chat.Claims{User: user, Expires: now.Add(ttl)}, now, c.JWTIssuer, c.JWTAudience)
 	if err != nil {
 		return fmt.Errorf("token: %w", err)
 	}
