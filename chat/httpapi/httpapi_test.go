@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
-	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/loftchat/loft/chat"
 	"github.com/loftchat/loft/history"
@@ -99,7 +98,7 @@ func newServer(t *testing.T) *server {
 		Now:      s.now,
 		Mint: func(user, device, platform string, ttl time.Duration) (string, time.Time, error) {
 			exp := time.Now().Add(ttl)
-			tok, err := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.RegisteredClaims{Subject: user, ExpiresAt: jwt.NewNumericDate(exp)}).SignedString(secret)
+			tok, err := chat.SignHS256(secret, chat.Claims{User: user, Expires: exp, Device: device, Platform: platform}, time.Now(), "", "")
 			return tok, exp, err
 		},
 	})
@@ -573,5 +572,114 @@ func TestPushes(t *testing.T) {
 	}
 	if code, _, _ := s.call("POST", "/v1/pushes", sendKey, map[string]any{"all": true, "title": "x"}); code != 403 {
 		t.Fatalf("a send key pushing: %d", code)
+	}
+}
+
+// A system message to the users a tag expression selects, and one to
+// everyone who has logged in: each gets it live, once, also on a retry.
+func TestMessagesToTagsAndEveryone(t *testing.T) {
+	s := newServer(t)
+	conns := map[string]*websocket.Conn{}
+	for _, u := range []string{"ann", "bob", "cy"} {
+		conns[u] = s.ws(u, "phone")
+	}
+	s.call("POST", "/v1/users/bob/tags", adminKey, map[string]any{"tags": []string{"vip"}})
+	s.call("POST", "/v1/users/cy/devices/phone/tags", adminKey, map[string]any{"tags": []string{"vip"}})
+	got := func(user, text string) {
+		t.Helper()
+		f := read(t, conns[user])
+		m := f["messages"].([]any)[0].(map[string]any)
+		if m["from"] != chat.SystemUser || m["body"].(map[string]any)["text"] != text {
+			t.Fatalf("%s got %v, want %q", user, f, text)
+		}
+	}
+	users := func(res map[string]any) string {
+		var us []string
+		for _, m := range res["messages"].([]any) {
+			us = append(us, m.(map[string]any)["user"].(string))
+		}
+		return strings.Join(us, ",")
+	}
+
+	code, res, _ := s.call("POST", "/v1/messages", sendKey, map[string]any{"tags": "vip AND NOT churned", "body": map[string]string{"text": "vip sale"}}, "Idempotency-Key", "vip-1")
+	if code != 201 || users(res) != "bob,cy" {
+		t.Fatalf("to tags: %d %v", code, res)
+	}
+	got("bob", "vip sale")
+	got("cy", "vip sale")
+	if code, again, _ := s.call("POST", "/v1/messages", sendKey, map[string]any{"tags": "vip AND NOT churned", "body": map[string]string{"text": "vip sale"}}, "Idempotency-Key", "vip-1"); code != 201 || fmt.Sprint(again) != fmt.Sprint(res) {
+		t.Fatalf("retry: %d %v", code, again)
+	}
+	if code, res, _ := s.call("POST", "/v1/messages", sendKey, map[string]any{"tags": "nobody", "body": map[string]string{"text": "x"}}); code != 201 || len(res["messages"].([]any)) != 0 {
+		t.Fatalf("tags that match nobody: %d %v", code, res)
+	}
+
+	// Logins record their devices a moment after they are answered.
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		if us, _ := s.store.Users("", 10); len(us) == 3 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	code, res, _ = s.call("POST", "/v1/messages", sendKey, map[string]any{"all": true, "body": map[string]string{"text": "maintenance at 2"}})
+	if code != 201 || users(res) != "ann,bob,cy" {
+		t.Fatalf("to everyone: %d %v", code, res)
+	}
+	for _, u := range []string{"ann", "bob", "cy"} {
+		got(u, "maintenance at 2")
+	}
+	// Each got exactly two system messages: the retry stored nothing.
+	if ms, _, err := s.store.History("bob", history.DirectConv(chat.SystemUser, "bob"), 0, 10); err != nil || len(ms) != 2 {
+		t.Fatalf("bob's system conversation: %d messages, %v", len(ms), err)
+	}
+
+	for _, bad := range []struct {
+		body  map[string]any
+		field string
+	}{
+		{map[string]any{"tags": "vip AND", "body": map[string]any{}}, "/tags"},
+		{map[string]any{"all": true, "to": "bob", "body": map[string]any{}}, "/to"},
+		{map[string]any{"all": true, "tags": "vip", "body": map[string]any{}}, "/to"},
+	} {
+		if code, p, _ := s.call("POST", "/v1/messages", sendKey, bad.body); code != 400 || p["field"] != bad.field {
+			t.Errorf("%v: %d %v, want a 400 naming %s", bad.body, code, p, bad.field)
+		}
+	}
+}
+
+// A minted token is bound to the device it names, and a retry of the
+// request with the same Idempotency-Key returns the same token.
+func TestTokensBindAndReplay(t *testing.T) {
+	s := newServer(t)
+	req := map[string]any{"user": "bob", "device": "phone", "platform": "ios", "ttl_seconds": 600}
+	code, tok, _ := s.call("POST", "/v1/tokens", adminKey, req, "Idempotency-Key", "bob-phone-1")
+	if code != 201 || tok["user"] != "bob" {
+		t.Fatalf("mint: %d %v", code, tok)
+	}
+	if exp := int64(tok["expires"].(float64)); exp < s.now().Add(590*time.Second).Unix() || exp > time.Now().Add(610*time.Second).Unix() {
+		t.Fatalf("expires %d, want in 10 minutes", exp)
+	}
+	if code, again, hdr := s.call("POST", "/v1/tokens", adminKey, req, "Idempotency-Key", "bob-phone-1"); code != 201 || again["token"] != tok["token"] || hdr.Get("Idempotent-Replayed") != "true" {
+		t.Fatalf("retry: %d %v", code, again)
+	}
+	if code, p, _ := s.call("POST", "/v1/tokens", adminKey, map[string]any{"user": "bob", "device": "not ok"}); code != 400 || p["field"] != "/device" {
+		t.Fatalf("a bad device: %d %v", code, p)
+	}
+	login := func(device string) map[string]any {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		c, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(s.url, "http")+"/v1/ws", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.CloseNow()
+		write(t, c, map[string]any{"type": "auth", "token": tok["token"], "device": device})
+		return read(t, c)
+	}
+	if f := login("laptop"); f["type"] != "error" || f["code"] != "forbidden" {
+		t.Fatalf("the phone's token on a laptop: %v", f)
+	}
+	if f := login(""); f["type"] != "authed" {
+		t.Fatalf("the phone's token naming no device: %v", f)
 	}
 }
