@@ -45,6 +45,14 @@ type createGroupRequest struct {
 	Members []string `json:"members" schema:"ref=UserID,max=1000"`
 }
 
+// extendSchema says what the struct cannot: an owner or a member.
+func (createGroupRequest) extendSchema(s map[string]any) {
+	s["anyOf"] = []any{
+		map[string]any{"required": []any{"owner"}},
+		map[string]any{"required": []any{"members"}, "properties": map[string]any{"members": map[string]any{"minItems": 1}}},
+	}
+}
+
 func (a *API) createGroup(w http.ResponseWriter, r *http.Request, _ *keyState) {
 	var req createGroupRequest
 	if err := decode(r, &req); err != nil {
@@ -53,6 +61,11 @@ func (a *API) createGroup(w http.ResponseWriter, r *http.Request, _ *keyState) {
 	}
 	if err := checkUsers("/members", req.Members); err != nil {
 		fail(w, err)
+		return
+	}
+	if req.Owner == "" && len(req.Members) == 0 {
+		// The store keeps no group of nobody: it would read as deleted.
+		fail(w, badField("/members", "a group without an owner needs at least one member"))
 		return
 	}
 	g := history.GroupRequest{Name: req.Name, Users: req.Members}

@@ -450,8 +450,11 @@ func TestGroups(t *testing.T) {
 	if code != 201 || g["group"] != "g:team" || g["owner"] != "ann" || fmt.Sprint(g["members"]) != "[map[role:owner user:ann] map[role:member user:ben]]" {
 		t.Fatalf("create: %d %v", code, g)
 	}
-	if code, g, _ = s.call("POST", "/v1/groups", adminKey, map[string]any{"id": "team", "name": "Again"}); code != 409 {
+	if code, g, _ = s.call("POST", "/v1/groups", adminKey, map[string]any{"id": "team", "name": "Again", "members": []string{"zed"}}); code != 409 {
 		t.Fatalf("create an existing id: %d %v", code, g)
+	}
+	if code, g, _ = s.call("POST", "/v1/groups", adminKey, map[string]any{"id": "nobody", "name": "Empty"}); code != 400 || g["field"] != "/members" {
+		t.Fatalf("create a group of nobody: %d %v", code, g)
 	}
 	if code, g, _ = s.call("POST", "/v1/groups/team/members", adminKey, map[string]any{"users": []string{"cy"}}); code != 200 || len(g["members"].([]any)) != 3 {
 		t.Fatalf("add: %d %v", code, g)

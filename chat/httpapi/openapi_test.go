@@ -489,8 +489,9 @@ func TestOpenAPIRequestSchemas(t *testing.T) {
 				}
 				req := maps.Clone(base.(map[string]any))
 				req[p] = bad.value
-				if code, body, _ := s.call(method, url, adminKey, req); code != 400 {
-					t.Errorf("%s: /%s %s (%s) was not refused: %d %v", name, p, bad.why, short(bad.value), code, body)
+				code, body, _ := s.call(method, url, adminKey, req)
+				if field, _ := body["field"].(string); code != 400 || !strings.HasPrefix(field, "/"+p) {
+					t.Errorf("%s: /%s %s (%s) was not refused naming it: %d %v", name, p, bad.why, short(bad.value), code, body)
 				}
 			}
 		}

@@ -96,8 +96,12 @@ func (a *API) postPush(w http.ResponseWriter, r *http.Request, _ *keyState) {
 		fail(w, badField("/title", "a push shows a title or body, or carries data"))
 		return
 	}
-	if len(req.Title) > 256 || len(req.Body) > 4096 {
-		fail(w, badField("/body", "a title of at most 256 bytes and a body of at most 4,096"))
+	if len(req.Title) > 256 {
+		fail(w, badField("/title", "at most 256 bytes"))
+		return
+	}
+	if len(req.Body) > 4096 {
+		fail(w, badField("/body", "at most 4,096 bytes"))
 		return
 	}
 	var to []offlinepush.Binding

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"errors"
 	"net/http"
 
 	"github.com/loftchat/loft/chat"
@@ -147,9 +148,20 @@ func (a *API) putToken(w http.ResponseWriter, r *http.Request, _ *keyState) {
 		fail(w, err)
 		return
 	}
+	switch {
+	case req.Token == "" || len(req.Token) > 4096:
+		fail(w, badField("/token", "1-4096 bytes"))
+		return
+	case len(req.Credential) > 64:
+		fail(w, badField("/credential", "at most 64 bytes"))
+		return
+	}
 	err = a.cfg.Push.Register(r.Context(), offlinepush.Binding{User: t.User, Device: t.Device, Vendor: req.Vendor, Token: req.Token, Credential: req.Credential, Platform: req.Platform})
+	if errors.Is(err, offlinepush.ErrInvalid) {
+		err = badField("/vendor", err.Error()) // the one check left to Register: is it configured
+	}
 	if err != nil {
-		fail(w, badField("/vendor", err.Error()))
+		fail(w, err)
 		return
 	}
 	writeJSON(w, http.StatusOK, pushTokenResponse{Device: t.Device, User: t.User, Vendor: req.Vendor})
