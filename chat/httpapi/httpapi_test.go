@@ -387,6 +387,17 @@ func TestTags(t *testing.T) {
 	if code, _, _ := s.call("GET", "/v1/tags", sendKey, nil); code != 403 {
 		t.Fatalf("a send key on tags: %d", code)
 	}
+	// At most 5 distinct tags in this test: beta's slot was freed by its
+	// removal, so three new ones fit and a sixth does not.
+	if code, body := add("/v1/users/cy/tags", "t1", "t2", "t3"); code != 200 {
+		t.Fatalf("up to the distinct limit: %d %v", code, body)
+	}
+	if code, body := add("/v1/users/dan/tags", "t4"); code != 422 || body["type"] != "urn:loft:problem:tag-limit" {
+		t.Fatalf("over the distinct limit: %d %v", code, body)
+	}
+	if code, body := add("/v1/users/dan/tags", "t1"); code != 200 || fmt.Sprint(body["tags"]) != "[t1]" {
+		t.Fatalf("a tag that exists, at the distinct limit: %d %v", code, body)
+	}
 }
 
 // A backend sees a user's devices, registers a push token for one, and
