@@ -156,6 +156,14 @@ func (p *page) signIn(user, device string, shot func()) {
 	}
 }
 
+// clickWhenThere waits until the JavaScript expression el gives an
+// element, then clicks it: for controls that appear on hover or focus.
+func (p *page) clickWhenThere(what, el string) {
+	p.t.Helper()
+	p.waitFor(what+" is there", el, `document.getElementById('messages')?.innerText`)
+	p.do(what, chromedp.Evaluate[chromedp.Void]("("+el+").click()"))
+}
+
 // startChat opens the direct chat with peer from the "Chat with" box.
 func (p *page) startChat(peer string) {
 	p.t.Helper()
@@ -249,14 +257,14 @@ func TestBrowserChat(t *testing.T) {
 	// Edit and recall one's own messages; the other side follows.
 	alice.say("see you at 8")
 	bob.waitMessages("hello bob", "hi alice", "see you at 8")
-	alice.do("edit", chromedp.Evaluate[chromedp.Void](`document.querySelector('#messages li.mine:last-of-type button[aria-label^="Edit"]').click()`))
+	alice.clickWhenThere("the edit button", `document.querySelector('#messages li.mine:last-of-type button[aria-label^="Edit"]')`)
 	alice.waitFor("the message box holds the text to edit", `document.getElementById('composer-input').value === 'see you at 8' && !document.getElementById('editing').hidden`, `document.getElementById('composer-input').value`)
 	alice.do("change the text", chromedp.Evaluate[chromedp.Void](`document.getElementById('composer-input').value = ''`), chromedp.SendKeys(chromedp.ID("composer-input"), "see you at 9"), enter)
 	bob.waitMessages("hello bob", "hi alice", "see you at 9")
 	bob.waitFor("bob sees it edited", `document.querySelector('#messages li.msg:last-of-type .edited') !== null`, `document.querySelector('#messages li.msg:last-of-type').innerText`)
 	alice.say("oops, wrong chat")
 	bob.waitMessages("hello bob", "hi alice", "see you at 9", "oops, wrong chat")
-	alice.do("recall", chromedp.Evaluate[chromedp.Void](`[...document.querySelectorAll('#messages li.mine')].find(li => li.innerText.includes('oops')).querySelector('button[aria-label^="Recall"]').click()`))
+	alice.clickWhenThere("the recall button", `[...document.querySelectorAll('#messages li.mine')].find(li => li.innerText.includes('oops'))?.querySelector('button[aria-label^="Recall"]')`)
 	bob.waitMessages("hello bob", "hi alice", "see you at 9", "alice recalled this message")
 	alice.waitMessages("hello bob", "hi alice", "see you at 9", "You recalled this message")
 	alice.waitFor("the ticks show what bob read", jsTicks+`.slice(0, 2).join() === 'hello bob:read,see you at 9:read'`, jsTicks)
