@@ -316,17 +316,24 @@ func sign(secret []byte, t time.Time, body []byte) string {
 // logDrop logs a dropped delivery, at most once per logEvery per endpoint
 // and message; the next log says how many it left out.
 func (q *Queue) logDrop(j job, msg string, status int, err error) {
-	k := j.URL + "\x00" + msg
+	if suppressed, ok := q.logDue(j.URL + "\x00" + msg); ok {
+		q.log.Warn(msg, logEvent, j.EventID, logURL, j.URL, logStatus, status, logAttempts, j.Attempts, logErr, err, logSuppressed, suppressed)
+	}
+}
+
+// logDue reports whether a log of kind k is due (none in the last
+// logEvery), and how many were left out since the last; a log not due is
+// counted as left out.
+func (q *Queue) logDue(k string) (suppressed int, due bool) {
 	now := q.now()
 	q.dropLogMu.Lock()
+	defer q.dropLogMu.Unlock()
 	l := q.dropLogs[k]
 	if !l.last.IsZero() && now.Sub(l.last) < logEvery {
 		l.suppressed++
 		q.dropLogs[k] = l
-		q.dropLogMu.Unlock()
-		return
+		return 0, false
 	}
 	q.dropLogs[k] = dropLog{last: now}
-	q.dropLogMu.Unlock()
-	q.log.Warn(msg, logEvent, j.EventID, logURL, j.URL, logStatus, status, logAttempts, j.Attempts, logErr, err, logSuppressed, l.suppressed)
+	return l.suppressed, true
 }

@@ -94,17 +94,7 @@ func (q *Queue) flushPosted() {
 
 // logPostLoss logs a lost event at most once a minute per type.
 func (q *Queue) logPostLoss(msg, typ string) {
-	k := "post\x00" + typ
-	now := q.now()
-	q.dropLogMu.Lock()
-	l := q.dropLogs[k]
-	if !l.last.IsZero() && now.Sub(l.last) < logEvery {
-		l.suppressed++
-		q.dropLogs[k] = l
-		q.dropLogMu.Unlock()
-		return
+	if suppressed, ok := q.logDue("post\x00" + typ); ok {
+		q.log.Error(msg, logEvent, typ, logSuppressed, suppressed)
 	}
-	q.dropLogs[k] = dropLog{last: now}
-	q.dropLogMu.Unlock()
-	q.log.Error(msg, logEvent, typ, logSuppressed, l.suppressed)
 }
