@@ -211,8 +211,7 @@ function start(session) {
     refreshConversations();
   });
   c.on('kicked', (k) => toast(k.reason === 'device_limit' ? `Signed out: ${k.by} signed in over the device limit.` : 'This device was signed out.'));
-  // A dropped typing frame is no news to the person typing.
-  c.on('error', (f) => f.code !== 'rate_limited' && toast(f.message || f.code));
+  c.on('error', (f) => toast(f.message || f.code));
 
   // Show sends a previous page left unacked: loft.js sends them again.
   for (const f of c.outbox()) {
@@ -699,7 +698,8 @@ function onComposerKey(ev) {
 
 function onComposerInput() {
   autosize();
-  if (s.open && !s.editing) s.client.typing(s.open, $('composer-input').value ? 'start' : 'stop');
+  // A chat with no message yet is shared with nobody: nobody to tell.
+  if (s.open && !s.editing && convOf(s.open).last_seq > 0) s.client.typing(s.open, $('composer-input').value ? 'start' : 'stop');
 }
 
 function autosize() {

@@ -392,6 +392,7 @@ export class LoftClient extends EventTarget {
       this.#entries(f.messages);
       return;
     }
+    if (f.id && /^t\d/.test(f.id)) return; // typing is best effort: its failures are dropped
     if (f.id && f.id.startsWith('o:')) {
       this.#outboxAnswer(f.id.slice(2), f);
       return;
@@ -619,7 +620,9 @@ export class LoftClient extends EventTarget {
     if (this.#state !== State.ONLINE) return;
     t.tokens--;
     t.sent.set(conv, state === 'start' ? now : 0);
-    this.#ws.send(JSON.stringify({ type: 'typing', conv, state }));
+    // An id makes a failure (rate_limited, not_found for a chat that does
+    // not exist yet) answer this frame instead of looking unsolicited.
+    this.#ws.send(JSON.stringify({ type: 'typing', id: 't' + ++this.#nextID, conv, state }));
   }
 
   // --- presence ---

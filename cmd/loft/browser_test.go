@@ -4,9 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -382,4 +385,117 @@ func TestBrowserOfflinePush(t *testing.T) {
 	alice.waitFor("alice sees all read", jsTicks+`.join() === 'before:read,one:read,two:read,three:read'`, jsTicks)
 	// Still exactly once a moment later: no late duplicate from the sync.
 	bob.waitMessages("before", "one", "two", "three")
+}
+
+// cutter is a TCP proxy in front of the server that can drop every
+// connection through it and refuse new ones: a network outage, as the page
+// sees it, while the server stays up.
+type cutter struct {
+	ln     net.Listener
+	target string
+
+	mu    sync.Mutex
+	down  bool       // guarded by mu: refuse connections
+	conns []net.Conn // guarded by mu: both ends of every proxied connection
+}
+
+func newCutter(t *testing.T, target string) *cutter {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := &cutter{ln: ln, target: target}
+	t.Cleanup(func() { ln.Close(); c.setDown(true) })
+	go func() {
+		for {
+			in, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.mu.Lock()
+			down := c.down
+			c.mu.Unlock()
+			if down {
+				in.Close()
+				continue
+			}
+			out, err := net.Dial("tcp", target)
+			if err != nil {
+				in.Close()
+				continue
+			}
+			c.mu.Lock()
+			c.conns = append(c.conns, in, out)
+			c.mu.Unlock()
+			go func() { io.Copy(out, in); out.Close() }()
+			go func() { io.Copy(in, out); in.Close() }()
+		}
+	}()
+	return c
+}
+
+// setDown drops every connection and refuses new ones (true), or accepts
+// them again (false).
+func (c *cutter) setDown(down bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.down = down
+	if down {
+		for _, conn := range c.conns {
+			conn.Close()
+		}
+		c.conns = nil
+	}
+}
+
+// The network goes away under the page: it says it is reconnecting, keeps
+// what is typed meanwhile, and when the network is back it resumes from its
+// cursor (what was missed, in order, once) and sends what waited. It also
+// pages the history backwards.
+func TestBrowserReconnect(t *testing.T) {
+	ctx := browserContext(t)
+	dir := t.TempDir()
+	_, addr := demoServer(t, dir)
+	link := newCutter(t, addr)
+
+	bob := login(t, addr, tokenFor(t, dir, "bob"), "bob-cli")
+	var want []string
+	for i := 1; i <= 45; i++ {
+		text := fmt.Sprintf("old %02d", i)
+		exchange(t, bob, fmt.Sprintf(`{"type":"send","to":"alice","cid":"o%d","body":{"text":%q}}`, i, text), "ack")
+		want = append(want, text)
+	}
+
+	alice := newPage(t, ctx, "alice", "http://"+link.ln.Addr().String()+"/", 1280, 800)
+	alice.signIn("alice", "web-alice", nil)
+	const conv = "d:alice:bob"
+	alice.openConv(conv)
+	alice.waitMessages(want[15:]...) // the newest page
+	alice.do("scroll to the top", chromedp.Evaluate[chromedp.Void](`document.getElementById('messages').scrollTop = 0`))
+	alice.waitMessages(want...)
+
+	link.setDown(true)
+	alice.waitFor("the page says it is reconnecting", `document.getElementById('conn').dataset.state === 'waiting' && document.getElementById('conn').textContent.startsWith('Reconnecting')`, `document.getElementById('conn').textContent`)
+	exchange(t, bob, `{"type":"send","to":"alice","cid":"n1","body":{"text":"new 1"}}`, "ack")
+	exchange(t, bob, `{"type":"send","to":"alice","cid":"n2","body":{"text":"new 2"}}`, "ack")
+	alice.say("written while away")
+	alice.waitFor("it waits with a clock", jsTicks+`.join() === 'written while away:pending'`, jsTicks)
+
+	link.setDown(false)
+	alice.waitFor("the page is online again", `document.getElementById('conn').dataset.state === 'online'`, `document.getElementById('conn').textContent`)
+	alice.waitMessages(append(want, "new 1", "new 2", "written while away")...)
+	alice.waitFor("what waited is stored", jsTicks+`.join().match(/^written while away:(sent|delivered|read)$/)`, jsTicks)
+
+	// bob's client gets alice's message once.
+	f := exchange(t, bob, `{"type":"history","id":"h","conv":"d:alice:bob","limit":3}`, "history")
+	var texts []string
+	for _, m := range f.Messages {
+		var body struct{ Text string }
+		json.Unmarshal(m.Body, &body)
+		texts = append(texts, body.Text)
+	}
+	if strings.Join(texts, "|") != "new 1|new 2|written while away" {
+		t.Fatalf("the conversation ends with %q", texts)
+	}
 }
