@@ -471,7 +471,11 @@ function onEntry(e) {
   // Watching a user needs a shared conversation: this entry may be the one
   // that created it (watch skips users already watched).
   if (!c.group) s.client.watch([c.peer]).catch(() => {});
-  if (e.from !== s.session.user && !e.kind) clearTyping(e.conv, e.from);
+  if (e.from !== s.session.user && !e.kind) {
+    clearTyping(e.conv, e.from);
+    // Screen readers hear live messages; a catch-up after a reconnect would be a flood.
+    if (s.client.state === State.ONLINE) $('announce').textContent = `${e.from}${c.group ? ' in ' + c.name : ''}: ${bodyText(e.body)}`;
+  }
   renderConvs();
   if (e.conv === s.open) {
     renderMessages();

@@ -236,6 +236,11 @@ func TestBrowserChat(t *testing.T) {
 	bob := newPage(t, ctx, "bob", base, 1280, 800)
 	bob.signIn("bob", "web-bob", nil)
 
+	// Every control can be named by assistive technology.
+	alice.waitFor("every field has a label and every button a name",
+		`[...document.querySelectorAll('input, textarea')].every(el => el.labels.length > 0) && [...document.querySelectorAll('button')].every(b => (b.getAttribute('aria-label') || b.textContent).trim() !== '')`,
+		`[...document.querySelectorAll('input, textarea, button')].filter(el => el.labels ? !el.labels.length : !(el.getAttribute('aria-label') || el.textContent).trim()).map(el => el.id || el.outerHTML)`)
+
 	alice.startChat("bob")
 	alice.say("hello bob")
 	alice.waitFor("the message is stored (a tick, not a clock)", jsTicks+`.join() .match(/^hello bob:(sent|delivered|read)$/)`, jsTicks)
