@@ -113,6 +113,7 @@ export class LoftClient extends EventTarget {
   #want = false; // whether the app wants to be connected
   #attempt = 0; // reconnect attempts since the last successful sync
   #retryTimer = 0;
+  #opens = 0; // #open calls so far
   #pingTimer = 0;
   #reauthTimer = 0;
   #receivedTimer = 0;
@@ -230,14 +231,17 @@ export class LoftClient extends EventTarget {
   async #open() {
     clearTimeout(this.#retryTimer);
     this.#setState(State.CONNECTING);
+    // A disconnect() and connect() while getToken runs start a second
+    // #open: only the latest may make a socket.
+    const attempt = ++this.#opens;
     let token;
     try {
       token = this.#o.getToken ? await this.#o.getToken() : this.#o.token;
     } catch (err) {
-      this.#retry(0, 'token: ' + err.message);
+      if (attempt === this.#opens && this.#want) this.#retry(0, 'token: ' + err.message);
       return;
     }
-    if (!this.#want) return;
+    if (!this.#want || attempt !== this.#opens) return;
     const ws = new WebSocket(this.#o.url);
     this.#ws = ws;
     ws.onopen = () => {
