@@ -7,9 +7,9 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"io"
+	"math"
 	"math/rand/v2"
 	"net/http"
 	"strconv"
@@ -19,13 +19,16 @@ import (
 	"github.com/loftchat/loft/offlinepush/webhook"
 )
 
-// EventIDHeader carries the event's id on every attempt, so receivers
-// dedupe retries.
-const EventIDHeader = "Loft-Event-Id"
+// DeliveryIDHeader carries the delivery's id, the same on every attempt
+// of one batch, so receivers dedupe retries by it (and each event by its
+// id).
+const DeliveryIDHeader = "Loft-Delivery-Id"
 
 // Log attribute keys.
 const (
 	logEvent      = "event"
+	logDelivery   = "delivery"
+	logEvents     = "events"
 	logURL        = "url"
 	logStatus     = "status"
 	logAttempts   = "attempts"
@@ -105,6 +108,7 @@ func (q *Queue) Close(ctx context.Context) error {
 func (q *Queue) dispatch(work chan<- job) {
 	timer := time.NewTimer(0)
 	defer timer.Stop()
+	var fullScan time.Time
 	for {
 		select {
 		case <-q.ctx.Done():
@@ -112,7 +116,16 @@ func (q *Queue) dispatch(work chan<- job) {
 		case <-q.wake:
 		case <-timer.C:
 		}
-		ready, next := q.listDue(q.now())
+		now := q.now()
+		if now.Sub(fullScan) >= fullScanPeriod || now.Before(fullScan) {
+			// Now and then, read the queue from its start: a job written
+			// by another Queue on the KV has not lowered this one's bound.
+			fullScan = now
+			q.lowMu.Lock()
+			q.low = math.MinInt64
+			q.lowMu.Unlock()
+		}
+		ready, next := q.listDue(now)
 		if len(ready) == maxScan {
 			next = 0 // a backlog: list the rest once these are handed out
 		}
@@ -128,25 +141,43 @@ func (q *Queue) dispatch(work chan<- job) {
 	}
 }
 
+// errStop ends a scan early.
+var errStop = errors.New("events: stop")
+
 // listDue returns up to maxScan due jobs not in flight, marked in flight,
 // and how long until the first job that is not due yet (at most
-// scanPeriod).
+// scanPeriod). It reads from the lower bound q.low, not over the deleted
+// jobs before it, and moves the bound to the first job it saw, or past
+// the range it read if it saw none.
 func (q *Queue) listDue(now time.Time) ([]job, time.Duration) {
-	stop := errors.New("stop")
+	nowMs := now.UnixMilli()
+	q.lowMu.Lock()
+	from := q.low
+	if from > nowMs {
+		q.lowMu.Unlock()
+		return nil, min(scanPeriod, time.Duration(from-nowMs)*time.Millisecond)
+	}
+	q.low = math.MaxInt64 // writers lower it while this scan runs
+	q.lowMu.Unlock()
+
 	next := scanPeriod
+	first := int64(math.MaxInt64) // the due time of the first job seen
 	var ready []job
 	var bad [][]byte
-	nowMs := now.UnixMilli()
-	err := q.kv.Scan([]byte{recJob}, func(k, v []byte) error {
+	visit := func(k, v []byte) error {
 		if len(ready) >= maxScan {
-			return stop
+			return errStop
 		}
 		if len(k) < 9 {
 			return nil
 		}
-		if at := int64(binary.BigEndian.Uint64(k[1:9])); at > nowMs {
+		at := int64(binary.BigEndian.Uint64(k[1:9]))
+		if first == math.MaxInt64 {
+			first = at
+		}
+		if at > nowMs {
 			next = min(next, time.Duration(at-nowMs)*time.Millisecond)
-			return stop
+			return errStop
 		}
 		q.inflightMu.Lock()
 		busy := q.inflight[string(k)]
@@ -157,23 +188,69 @@ func (q *Queue) listDue(now time.Time) ([]job, time.Duration) {
 		if busy {
 			return nil
 		}
-		var j job
-		if err := json.Unmarshal(v, &j); err != nil || !bytes.Equal(j.key(), k) {
+		j, err := decodeJob(k, v)
+		if err != nil {
 			q.log.Error("events: a queued job does not decode; dropping it", logErr, err)
 			bad = append(bad, bytes.Clone(k)) // deleted after the scan: no write inside Scan
 			return nil
 		}
 		ready = append(ready, j)
 		return nil
-	})
-	if err != nil && !errors.Is(err, stop) && q.ctx.Err() == nil {
-		q.log.Error("events: reading the queue failed", logErr, err)
 	}
+	var end int64 // every job due before end was seen
+	var err error
+	if from == math.MinInt64 {
+		end, err = math.MaxInt64, q.kv.Scan([]byte{recJob}, visit)
+	} else {
+		end, err = scanFrom(q.kv, from, nowMs, visit)
+	}
+	if errors.Is(err, errStop) {
+		err = nil
+	}
+	if err != nil {
+		first = min(first, from) // read it all again
+		if q.ctx.Err() == nil {
+			q.log.Error("events: reading the queue failed", logErr, err)
+		}
+	}
+	q.lowMu.Lock()
+	q.low = min(q.low, first, end)
+	q.lowMu.Unlock()
 	for _, k := range bad {
-		q.failed.Add(1)
+		q.failed.Add(1) // an unknown count of events: one
 		q.finish(k, nil)
 	}
 	return ready, next
+}
+
+// blockBits is the span of the smallest block of due times scanFrom reads
+// with one prefix: 2^8 ms.
+const blockBits = 8
+
+// scanFrom calls fn with the jobs of kv in key order, starting at those
+// due at from (and perhaps a few due in the 256 ms before it), until fn
+// returns an error or it has read through the 256 ms block holding until.
+// It returns the due time before which it passed fn every job. KV only
+// scans by prefix, so it reads the range as blocks of due times that
+// share a prefix of their big-endian bytes: the block of 256 ms holding
+// from, then the largest aligned blocks (256 ms, 65 s, 4.7 h, ...) that
+// end by until.
+func scanFrom(kv offlinepush.KV, from, until int64, fn func(k, v []byte) error) (int64, error) {
+	p := from &^ (1<<blockBits - 1)
+	var prefix [9]byte
+	prefix[0] = recJob
+	for p <= until {
+		bits, n := blockBits, 8-blockBits/8 // block size, due bytes in the prefix
+		for n > 1 && p&(1<<(bits+8)-1) == 0 && p+1<<(bits+8)-1 <= until {
+			bits, n = bits+8, n-1
+		}
+		binary.BigEndian.PutUint64(prefix[1:], uint64(p))
+		if err := kv.Scan(prefix[:1+n], fn); err != nil {
+			return p, err
+		}
+		p += 1 << bits
+	}
+	return p, nil
 }
 
 // release marks the job under key no longer in flight and wakes the
@@ -205,7 +282,8 @@ const (
 	outcomeAborted // Close gave up waiting: leave the job as it is
 )
 
-// deliver makes one attempt at j and deletes, reschedules or keeps it.
+// deliver makes one attempt at j, one request for its events, and
+// deletes, reschedules or keeps it.
 func (q *Queue) deliver(j job) {
 	key := j.key()
 	// A scan may list a job a worker finished since (the scan read it
@@ -218,7 +296,7 @@ func (q *Queue) deliver(j job) {
 	secret, ok := q.secrets[j.URL]
 	if !ok {
 		q.logDrop(j, "events: dropping a delivery to an endpoint no longer configured", 0, nil)
-		q.failed.Add(1)
+		q.failed.Add(uint64(j.Events))
 		q.finish(key, nil)
 		return
 	}
@@ -230,7 +308,7 @@ func (q *Queue) deliver(j job) {
 	j.Attempts++
 	switch out {
 	case outcomeDelivered:
-		q.delivered.Add(1)
+		q.delivered.Add(uint64(j.Events))
 		q.finish(key, nil)
 	case outcomeDrop:
 		if status == http.StatusGone {
@@ -238,21 +316,23 @@ func (q *Queue) deliver(j job) {
 		} else {
 			q.logDrop(j, "events: the endpoint refused a delivery; dropping it", status, err)
 		}
-		q.failed.Add(1)
+		q.failed.Add(uint64(j.Events))
 		q.finish(key, nil)
 	case outcomeRetry:
 		now := q.now()
 		at := now.Add(backoff(q.minBack, j.Attempts, retryAfter))
 		if j.Attempts >= q.maxTries || at.UnixMilli() > j.Deadline {
 			q.logDrop(j, "events: giving up on a delivery", status, err)
-			q.failed.Add(1)
+			q.failed.Add(uint64(j.Events))
 			q.finish(key, nil)
 			return
 		}
-		j.Due = at.UnixMilli()
-		v, _ := json.Marshal(j)
+		// A later due time: the job moves after the dispatcher's lower
+		// bound, which lower moves back if need be.
+		j.Due = max(at.UnixMilli(), j.Due+1)
 		q.retried.Add(1)
-		q.finish(key, []offlinepush.Op{{Key: j.key(), Value: v}})
+		q.finish(key, []offlinepush.Op{{Key: j.key(), Value: j.value()}})
+		q.lower(j.Due)
 	}
 }
 
@@ -266,7 +346,7 @@ func (q *Queue) post(j job, secret []byte) (out outcome, status int, retryAfter 
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "Loft-Events")
-	req.Header.Set(EventIDHeader, j.EventID)
+	req.Header.Set(DeliveryIDHeader, j.ID)
 	req.Header.Set(webhook.SignatureHeader, sign(secret, q.now(), j.Body))
 	resp, err := q.http.Do(req)
 	if err != nil {
@@ -317,7 +397,7 @@ func sign(secret []byte, t time.Time, body []byte) string {
 // and message; the next log says how many it left out.
 func (q *Queue) logDrop(j job, msg string, status int, err error) {
 	if suppressed, ok := q.logDue(j.URL + "\x00" + msg); ok {
-		q.log.Warn(msg, logEvent, j.EventID, logURL, j.URL, logStatus, status, logAttempts, j.Attempts, logErr, err, logSuppressed, suppressed)
+		q.log.Warn(msg, logDelivery, j.ID, logEvents, j.Events, logURL, j.URL, logStatus, status, logAttempts, j.Attempts, logErr, err, logSuppressed, suppressed)
 	}
 }
 

@@ -9,10 +9,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -34,6 +36,8 @@ const (
 	maxScan    = 256 // due jobs one pass of the dispatcher lists
 	maxBackoff = time.Hour
 	scanPeriod = time.Second // the dispatcher looks for due jobs at least this often
+
+	fullScanPeriod = 5 * time.Minute // and reads the whole queue this often
 )
 
 // Errors of New and Emit.
@@ -74,8 +78,8 @@ type Config struct {
 	// MinBackoff is the wait before the first retry; it doubles with each
 	// attempt, with jitter, up to an hour. Default 1 s.
 	MinBackoff time.Duration
-	// MaxAttempts is how many times a delivery is tried before it is
-	// dropped. Default 15.
+	// MaxAttempts is how many times a delivery (a batch of events) is
+	// tried before it is dropped. Default 15.
 	MaxAttempts int
 	// MaxAge is how long after Emit a delivery is retried before it is
 	// dropped. Default 24 h.
@@ -87,8 +91,9 @@ type Config struct {
 
 // Event is one server event.
 type Event struct {
-	// ID identifies the event to receivers, which dedupe retries by it.
-	// Default: assigned by Emit, unique and sortable by emit time. A
+	// ID identifies the event to receivers, which dedupe by it (an event
+	// is in one delivery per endpoint, but a receiver may see a delivery
+	// twice). Default: assigned by Emit, unique and sortable by emit time. A
 	// caller's ID is at most 128 bytes without 0x00.
 	ID string
 	// Type names the event, e.g. "message.stored", "push.failed",
@@ -100,12 +105,15 @@ type Event struct {
 	Data json.RawMessage
 }
 
-// Stats counts deliveries (one per event and endpoint) since New.
+// Stats counts deliveries since New. Queued, Delivered and Failed count
+// events (one per event and endpoint, whatever the batching), Lost counts
+// events, and Retried counts attempts: one per request that failed and
+// whose job was rescheduled, however many events it carried.
 type Stats struct {
-	Queued    uint64 // queued by Emit
-	Delivered uint64 // answered 2xx
-	Retried   uint64 // attempts that failed and were rescheduled
-	Failed    uint64 // dropped: refused, too many attempts or too old
+	Queued    uint64 // events queued by Emit, per endpoint
+	Delivered uint64 // events in requests answered 2xx
+	Retried   uint64 // failed attempts (requests) that were rescheduled
+	Failed    uint64 // events dropped: refused, too many attempts or too old
 	Lost      uint64 // events Post could not hand off (see Post)
 }
 
@@ -138,6 +146,13 @@ type Queue struct {
 
 	inflightMu sync.Mutex
 	inflight   map[string]bool // guarded by inflightMu: job keys being sent
+
+	lowMu sync.Mutex
+	// low is guarded by lowMu: every job is due at or after it, but for
+	// those whose writer has not called lower yet; the dispatcher's scans
+	// start there, not over the deleted jobs before it. math.MinInt64:
+	// unknown, scan from the start.
+	low int64
 
 	dropLogMu sync.Mutex
 	dropLogs  map[string]dropLog // guarded by dropLogMu: by URL and message
@@ -213,71 +228,150 @@ func New(cfg Config) (*Queue, error) {
 		inflight:  make(map[string]bool),
 		dropLogs:  make(map[string]dropLog),
 		idSeq:     rand.Uint64N(1 << 62),
+		low:       math.MinInt64,
 	}
 	q.ctx, q.cancel = context.WithCancel(context.Background())
 	q.sendCtx, q.cancelSend = context.WithCancel(context.Background())
 	return q, nil
 }
 
-// job is one queued delivery: an event's body to one endpoint.
+// Batch limits: a job holds at most maxBatch events and, unless one event
+// alone is larger, at most maxBatchBytes of body.
+const (
+	maxBatch      = 100
+	maxBatchBytes = 256 << 10
+)
+
+// job is one queued delivery: a batch of events to one endpoint.
 type job struct {
-	EventID  string          `json:"event_id"`
-	URL      string          `json:"url"`
-	Body     json.RawMessage `json:"body"`
-	Attempts int             `json:"attempts,omitempty"`
-	Deadline int64           `json:"deadline"` // Unix ms: give up after
-	Due      int64           `json:"due"`      // Unix ms
+	ID       string // the delivery id, the same on every attempt
+	URL      string
+	Due      int64 // Unix ms
+	Deadline int64 // Unix ms: give up after
+	Attempts int
+	Events   int    // how many events Body holds
+	Body     []byte // {"events":[...]}
 }
 
 // recJob is the record kind of queued jobs (doc.go).
 const recJob = 'j'
 
-// jobKey is 'j' be64(due ms) event-id 0x00 URL.
-func jobKey(due int64, eventID, url string) []byte {
-	k := make([]byte, 0, 1+8+len(eventID)+1+len(url))
+// jobVersion is the first byte of a job's value.
+const jobVersion = 1
+
+// jobKey is 'j' be64(due ms) delivery-id 0x00 URL.
+func jobKey(due int64, id, url string) []byte {
+	k := make([]byte, 0, 1+8+len(id)+1+len(url))
 	k = append(k, recJob)
 	k = binary.BigEndian.AppendUint64(k, uint64(due))
-	k = append(k, eventID...)
+	k = append(k, id...)
 	k = append(k, 0)
 	return append(k, url...)
 }
 
-func (j *job) key() []byte { return jobKey(j.Due, j.EventID, j.URL) }
+func (j *job) key() []byte { return jobKey(j.Due, j.ID, j.URL) }
 
-// body is the JSON POSTed for an event.
-type body struct {
-	ID   string          `json:"id"`
-	Type string          `json:"type"`
-	Time string          `json:"time"`
-	Data json.RawMessage `json:"data"`
+// value encodes j's record: jobVersion, uvarint attempts, varint
+// deadline, uvarint events, then the body's raw bytes.
+func (j *job) value() []byte {
+	v := make([]byte, 0, 1+3*binary.MaxVarintLen64+len(j.Body))
+	v = append(v, jobVersion)
+	v = binary.AppendUvarint(v, uint64(j.Attempts))
+	v = binary.AppendVarint(v, j.Deadline)
+	v = binary.AppendUvarint(v, uint64(j.Events))
+	return append(v, j.Body...)
+}
+
+// errJob is a record that does not decode.
+var errJob = errors.New("events: malformed job record")
+
+// decodeJob decodes the record k -> v; the body is copied.
+func decodeJob(k, v []byte) (job, error) {
+	if len(k) < 10 || k[0] != recJob || len(v) < 1 || v[0] != jobVersion {
+		return job{}, errJob
+	}
+	id, url, ok := bytes.Cut(k[9:], []byte{0})
+	if !ok {
+		return job{}, errJob
+	}
+	j := job{ID: string(id), URL: string(url), Due: int64(binary.BigEndian.Uint64(k[1:9]))}
+	v = v[1:]
+	attempts, n := binary.Uvarint(v)
+	if n <= 0 {
+		return job{}, errJob
+	}
+	v = v[n:]
+	j.Deadline, n = binary.Varint(v)
+	if n <= 0 {
+		return job{}, errJob
+	}
+	v = v[n:]
+	events, n := binary.Uvarint(v)
+	if n <= 0 || events == 0 || attempts > 1<<20 || events > 1<<20 {
+		return job{}, errJob
+	}
+	j.Attempts, j.Events, j.Body = int(attempts), int(events), bytes.Clone(v[n:])
+	return j, nil
 }
 
 // timeFormat is RFC 3339 with milliseconds.
 const timeFormat = "2006-01-02T15:04:05.000Z07:00"
 
-// Emit queues one delivery of ev to each endpoint that wants its type, in
-// one Apply, and returns once they are durable; it never waits for the
-// network. It assigns ev.ID and ev.Time when they are empty. An event no
-// endpoint wants is not written. Emitting an ID that is still queued for
-// the same endpoint at the same due time replaces that delivery.
+// appendEvent appends ev as one element of a body's "events" array:
+// {"id":...,"type":...,"time":...,"data":...}. ev.Data is valid JSON or
+// empty (null).
+func appendEvent(b []byte, ev *Event) []byte {
+	b = append(b, `{"id":`...)
+	b = appendString(b, ev.ID)
+	b = append(b, `,"type":`...)
+	b = appendString(b, ev.Type)
+	b = append(b, `,"time":"`...)
+	b = ev.Time.UTC().AppendFormat(b, timeFormat)
+	b = append(b, `","data":`...)
+	if len(ev.Data) == 0 {
+		b = append(b, "null"...)
+	} else {
+		b = append(b, ev.Data...)
+	}
+	return append(b, '}')
+}
+
+// appendString appends s as a JSON string.
+func appendString(b []byte, s string) []byte {
+	q, _ := json.Marshal(s) // a string always encodes
+	return append(b, q...)
+}
+
+// Emit queues ev for each endpoint that wants its type, in one Apply, and
+// returns once it is durable; it never waits for the network. It assigns
+// ev.ID and ev.Time when they are empty. An event no endpoint wants is not
+// written.
 func (q *Queue) Emit(ctx context.Context, ev Event) error {
 	return q.EmitAll(ctx, ev)
 }
 
 // EmitAll is Emit for several events in one Apply: all are queued or none
-// is. An invalid event fails the call before anything is written.
+// is. The events each endpoint wants are grouped, in order, into jobs of
+// at most 100 events and about 256 KiB of body, each one request. An
+// invalid event fails the call before anything is written.
 func (q *Queue) EmitAll(ctx context.Context, evs ...Event) error {
-	var ops []offlinepush.Op
-	now := q.now()
-	for _, ev := range evs {
+	for i := range evs {
+		ev := &evs[i]
 		switch {
 		case ev.Type == "" || len(ev.Type) > maxTypeLen:
 			return fmt.Errorf("%w: Type must be 1 to %d bytes", ErrEvent, maxTypeLen)
-		case len(ev.ID) > maxIDLen || bytes.IndexByte([]byte(ev.ID), 0) >= 0:
+		case len(ev.ID) > maxIDLen || strings.IndexByte(ev.ID, 0) >= 0:
 			return fmt.Errorf("%w: ID must be at most %d bytes without 0x00", ErrEvent, maxIDLen)
 		case len(ev.Data) > 0 && !json.Valid(ev.Data):
 			return fmt.Errorf("%w: Data of %s is not valid JSON", ErrEvent, ev.Type)
 		}
+	}
+	now := q.now()
+	due, deadline := now.UnixMilli(), now.Add(q.maxAge).UnixMilli()
+	// Each wanted event is encoded once, whatever the number of endpoints.
+	encoded := make([][]byte, len(evs))
+	for i := range evs {
+		ev := evs[i] // a copy: the caller's events are left as they are
 		if !q.Wants(ev.Type) {
 			continue
 		}
@@ -287,19 +381,40 @@ func (q *Queue) EmitAll(ctx context.Context, evs ...Event) error {
 		if ev.Time.IsZero() {
 			ev.Time = now
 		}
-		b, err := json.Marshal(body{ID: ev.ID, Type: ev.Type, Time: ev.Time.UTC().Format(timeFormat), Data: ev.Data})
-		if err != nil {
-			return fmt.Errorf("%w: %w", ErrEvent, err)
+		encoded[i] = appendEvent(nil, &ev)
+	}
+	var ops []offlinepush.Op
+	var queued uint64
+	for e := range q.endpoints {
+		ep := &q.endpoints[e]
+		var body []byte
+		n := 0
+		cut := func() {
+			if n == 0 {
+				return
+			}
+			body = append(body, "]}"...)
+			j := job{ID: q.newID(now), URL: ep.URL, Due: due, Deadline: deadline, Events: n, Body: body}
+			ops = append(ops, offlinepush.Op{Key: j.key(), Value: j.value()})
+			queued += uint64(n)
+			body, n = nil, 0
 		}
-		for i := range q.endpoints {
-			e := &q.endpoints[i]
-			if !e.wants(ev.Type) {
+		for i, el := range encoded {
+			if el == nil || !ep.wants(evs[i].Type) {
 				continue
 			}
-			j := job{EventID: ev.ID, URL: e.URL, Body: b, Deadline: now.Add(q.maxAge).UnixMilli(), Due: now.UnixMilli()}
-			v, _ := json.Marshal(j)
-			ops = append(ops, offlinepush.Op{Key: j.key(), Value: v})
+			if n == maxBatch || (n > 0 && len(body)+1+len(el)+2 > maxBatchBytes) {
+				cut()
+			}
+			if n == 0 {
+				body = append(make([]byte, 0, min(maxBatchBytes, 16+len(el)*min(maxBatch, len(evs)))), `{"events":[`...)
+			} else {
+				body = append(body, ',')
+			}
+			body = append(body, el...)
+			n++
 		}
+		cut()
 	}
 	if len(ops) == 0 {
 		return nil
@@ -307,8 +422,8 @@ func (q *Queue) EmitAll(ctx context.Context, evs ...Event) error {
 	if err := q.kv.Apply(ctx, ops...); err != nil {
 		return fmt.Errorf("events: queueing %d events: %w", len(evs), err)
 	}
-	q.queued.Add(uint64(len(ops)))
-	q.poke()
+	q.queued.Add(queued)
+	q.lower(due)
 	return nil
 }
 
@@ -348,6 +463,15 @@ func (q *Queue) Stats() Stats {
 		Failed:    q.failed.Load(),
 		Lost:      q.lost.Load(),
 	}
+}
+
+// lower tells the dispatcher that a job due at due was written (its Apply
+// returned), and wakes it.
+func (q *Queue) lower(due int64) {
+	q.lowMu.Lock()
+	q.low = min(q.low, due)
+	q.lowMu.Unlock()
+	q.poke()
 }
 
 // poke wakes the dispatcher without blocking.

@@ -1,6 +1,7 @@
 package events
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -53,6 +54,42 @@ func newReceiver(tb testing.TB, answer func(n int, w http.ResponseWriter)) *rece
 	}))
 	tb.Cleanup(r.Close)
 	return r
+}
+
+// sent is one event of a request's body.
+type sent struct {
+	ID   string          `json:"id"`
+	Type string          `json:"type"`
+	Time string          `json:"time"`
+	Data json.RawMessage `json:"data"`
+}
+
+// events parses the body {"events":[...]}, strictly.
+func (r request) events(tb testing.TB) []sent {
+	tb.Helper()
+	var b struct {
+		Events []sent `json:"events"`
+	}
+	dec := json.NewDecoder(bytes.NewReader(r.body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&b); err != nil || len(b.Events) == 0 {
+		tb.Fatalf("body %s: %v", r.body, err)
+	}
+	return b.Events
+}
+
+// nextEvents waits for requests until they hold n events, and returns
+// the events.
+func (r *receiver) nextEvents(tb testing.TB, n int) []sent {
+	tb.Helper()
+	var evs []sent
+	for len(evs) < n {
+		evs = append(evs, r.next(tb).events(tb)...)
+	}
+	if len(evs) != n {
+		tb.Fatalf("%d events, want %d", len(evs), n)
+	}
+	return evs
 }
 
 // next waits for the next request.
@@ -128,20 +165,20 @@ func TestDeliverySignedAndShaped(t *testing.T) {
 	if ct := req.header.Get("Content-Type"); ct != "application/json" {
 		t.Errorf("Content-Type %q", ct)
 	}
-	var b struct {
-		ID   string          `json:"id"`
-		Type string          `json:"type"`
-		Time string          `json:"time"`
-		Data json.RawMessage `json:"data"`
+	evs := req.events(t)
+	if len(evs) != 1 {
+		t.Fatalf("body %s, want one event", req.body)
 	}
-	if err := json.Unmarshal(req.body, &b); err != nil {
-		t.Fatal(err)
-	}
-	if b.ID == "" || req.header.Get(EventIDHeader) != b.ID {
-		t.Errorf("id %q, %s %q", b.ID, EventIDHeader, req.header.Get(EventIDHeader))
+	b := evs[0]
+	if b.ID == "" || req.header.Get(DeliveryIDHeader) == "" || req.header.Get("Loft-Event-Id") != "" {
+		t.Errorf("id %q, headers %v", b.ID, req.header)
 	}
 	if b.Type != "message.stored" || b.Time != "2026-03-01T12:00:00.123Z" || string(b.Data) != `{"conv":"c1","seq":42}` {
 		t.Errorf("body %s", req.body)
+	}
+	const want = `{"events":[{"id":"` // the array even for one event, the id first
+	if !bytes.HasPrefix(req.body, []byte(want)) {
+		t.Errorf("body %s, want it to start %s", req.body, want)
 	}
 	waitStats(t, q, func(s Stats) bool { return s.Delivered == 1 })
 	if s := q.Stats(); s != (Stats{Queued: 1, Delivered: 1}) {
@@ -168,10 +205,8 @@ func TestTypesFilterPerEndpoint(t *testing.T) {
 	waitStats(t, q, func(s Stats) bool { return s.Delivered == 6 })
 	types := func(r *receiver, n int) []string {
 		var got []string
-		for range n {
-			var b struct{ Type string }
-			json.Unmarshal(r.next(t).body, &b)
-			got = append(got, b.Type)
+		for _, ev := range r.nextEvents(t, n) {
+			got = append(got, ev.Type)
 		}
 		slices.Sort(got)
 		return got
@@ -205,8 +240,11 @@ func TestRetryHonoursRetryAfter(t *testing.T) {
 	if gap := second.at.Sub(first.at); gap < 990*time.Millisecond {
 		t.Errorf("retried after %v, want Retry-After's 1 s", gap)
 	}
-	if first.header.Get(EventIDHeader) != second.header.Get(EventIDHeader) {
-		t.Errorf("event id changed between attempts")
+	if id := first.header.Get(DeliveryIDHeader); id == "" || id != second.header.Get(DeliveryIDHeader) {
+		t.Errorf("delivery id %q then %q: want it kept across attempts", id, second.header.Get(DeliveryIDHeader))
+	}
+	if !bytes.Equal(first.body, second.body) {
+		t.Errorf("body %s then %s", first.body, second.body)
 	}
 	if err := webhook.Verify([]byte(testSecret), second.header.Get(webhook.SignatureHeader), second.body, time.Now(), 0); err != nil {
 		t.Errorf("retry's signature: %v", err)
@@ -303,7 +341,7 @@ func TestRestartDeliversPending(t *testing.T) {
 	q := start(t, cfg)
 	for range 2 {
 		req := r.next(t)
-		ids = append(ids, req.header.Get(EventIDHeader))
+		ids = append(ids, req.events(t)[0].ID)
 		if err := webhook.Verify([]byte(testSecret), req.header.Get(webhook.SignatureHeader), req.body, time.Now(), 0); err != nil {
 			t.Error(err)
 		}
@@ -473,11 +511,19 @@ func TestBacklogLargerThanOneScan(t *testing.T) {
 		}
 	}
 	seen := make(map[string]bool)
-	for range n {
-		seen[r.next(t).header.Get(EventIDHeader)] = true
+	deliveries := make(map[string]bool)
+	for len(seen) < n {
+		req := r.next(t)
+		deliveries[req.header.Get(DeliveryIDHeader)] = true
+		for _, ev := range req.events(t) {
+			if seen[ev.ID] {
+				t.Fatalf("event %s twice", ev.ID)
+			}
+			seen[ev.ID] = true
+		}
 	}
-	if len(seen) != n {
-		t.Errorf("%d distinct events, want %d", len(seen), n)
+	if len(deliveries) != n {
+		t.Errorf("%d deliveries, want one per Emit, %d", len(deliveries), n)
 	}
 	waitStats(t, q, func(s Stats) bool { return s.Delivered == n })
 }

@@ -3,6 +3,7 @@ package events
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"sync/atomic"
@@ -18,12 +19,14 @@ func TestPostDelivers(t *testing.T) {
 	when := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 	q.Post("user.online", when, map[string]string{"user": "alice"})
 	q.Post("message.stored", when, map[string]any{"conv": "d:alice:bob", "seq": 1})
+	ev := r.nextEvents(t, 1)[0]
 	var b struct {
 		Type string
 		Time string
 		Data map[string]any
 	}
-	if err := json.Unmarshal(r.next(t).body, &b); err != nil {
+	b.Type, b.Time = ev.Type, ev.Time
+	if err := json.Unmarshal(ev.Data, &b.Data); err != nil {
 		t.Fatal(err)
 	}
 	if b.Type != "message.stored" || b.Time != "2026-03-01T12:00:00.000Z" || b.Data["conv"] != "d:alice:bob" || b.Data["seq"] != 1.0 {
@@ -38,8 +41,11 @@ func TestPostDelivers(t *testing.T) {
 // Close writes what was posted before it to the KV, so the next Queue on
 // the KV delivers it; what is posted after Close is counted as lost.
 func TestCloseFlushesPosted(t *testing.T) {
-	var got atomic.Int64 // the receiver only counts: 3,000 requests overflow newReceiver's log
-	r := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { got.Add(1) }))
+	var got atomic.Int64 // the receiver only counts events: 3,000 may overflow newReceiver's log
+	r := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		body, _ := io.ReadAll(req.Body)
+		got.Add(int64(len(request{body: body}.events(t))))
+	}))
 	t.Cleanup(r.Close)
 	kv := newMemKV()
 	cfg := Config{KV: kv, Endpoints: []Endpoint{{URL: r.URL, Secret: testSecret}}}
@@ -68,8 +74,8 @@ func TestCloseFlushesPosted(t *testing.T) {
 	}
 	q2.Post("message.stored", time.Time{}, map[string]int{"seq": -1})
 	s := q2.Stats()
-	if s.Lost != 1 || int(s.Queued) != 3000 || kv.len() != 3000-int(s.Delivered) {
-		t.Fatalf("stats %+v with %d records left", s, kv.len())
+	if s.Lost != 1 || int(s.Queued) != 3000 || pendingEvents(t, kv) != 3000-int(s.Delivered) {
+		t.Fatalf("stats %+v with %d events left", s, pendingEvents(t, kv))
 	}
 	q3 := start(t, cfg)
 	waitStats(t, q3, func(st Stats) bool { return int(st.Delivered+s.Delivered) == 3000 })
@@ -86,4 +92,19 @@ func TestPostBadDataIsCounted(t *testing.T) {
 	q.Post("message.stored", time.Time{}, func() {})
 	q.Post("message.stored", time.Time{}, 1)
 	waitStats(t, q, func(s Stats) bool { return s.Delivered == 1 && s.Lost == 1 })
+}
+
+// pendingEvents counts the events of the jobs queued in kv.
+func pendingEvents(tb testing.TB, kv *memKV) int {
+	tb.Helper()
+	n := 0
+	kv.Scan([]byte{recJob}, func(k, v []byte) error {
+		j, err := decodeJob(k, v)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		n += j.Events
+		return nil
+	})
+	return n
 }
