@@ -16,16 +16,18 @@ import (
 )
 
 // eventSink is an app endpoint for event webhooks: it checks signatures
-// and keeps the events it got, by type.
+// and keeps the events it got, by type, deduped by delivery and event id
+// as docs/webhooks.md tells receivers to.
 type eventSink struct {
 	*httptest.Server
-	mu     sync.Mutex
-	byType map[string][]map[string]any
-	ids    map[string]bool
+	mu         sync.Mutex
+	byType     map[string][]map[string]any // guarded by mu
+	ids        map[string]bool             // guarded by mu: event ids taken
+	deliveries map[string]bool             // guarded by mu: delivery ids taken
 }
 
 func newEventSink(t *testing.T, secret string) *eventSink {
-	s := &eventSink{byType: map[string][]map[string]any{}, ids: map[string]bool{}}
+	s := &eventSink{byType: map[string][]map[string]any{}, ids: map[string]bool{}, deliveries: map[string]bool{}}
 	s.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, _ := io.ReadAll(r.Body)
 		if err := webhook.Verify([]byte(secret), r.Header.Get(webhook.SignatureHeader), body, time.Now(), time.Minute); err != nil {
@@ -33,21 +35,32 @@ func newEventSink(t *testing.T, secret string) *eventSink {
 			w.WriteHeader(http.StatusUnauthorized)
 			return
 		}
-		var ev struct {
-			ID   string
-			Type string
-			Data map[string]any
+		var batch struct {
+			Events []struct {
+				ID   string
+				Type string
+				Time string
+				Data map[string]any
+			}
 		}
-		if err := json.Unmarshal(body, &ev); err != nil || ev.ID != r.Header.Get(events.EventIDHeader) {
-			t.Errorf("event %s: %v", body, err)
+		delivery := r.Header.Get(events.DeliveryIDHeader)
+		if err := json.Unmarshal(body, &batch); err != nil || len(batch.Events) == 0 || delivery == "" {
+			t.Errorf("delivery %q: %s: %v", delivery, body, err)
 		}
 		s.mu.Lock()
 		defer s.mu.Unlock()
-		if s.ids[ev.ID] {
-			return // a retry of one already taken
+		if s.deliveries[delivery] {
+			return // a retry of a delivery already taken
 		}
-		s.ids[ev.ID] = true
-		s.byType[ev.Type] = append(s.byType[ev.Type], ev.Data)
+		s.deliveries[delivery] = true
+		for _, ev := range batch.Events {
+			if ev.ID == "" || ev.Time == "" || s.ids[ev.ID] {
+				t.Errorf("event %+v without an id or time, or twice", ev)
+				continue
+			}
+			s.ids[ev.ID] = true
+			s.byType[ev.Type] = append(s.byType[ev.Type], ev.Data)
+		}
 	}))
 	t.Cleanup(s.Close)
 	return s
