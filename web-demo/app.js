@@ -51,6 +51,8 @@ const s = {
   editing: null, // {conv, seq}
   devices: [],
   push: new Map(), // msg_id|device -> latest entry
+  pushSettings: null, // the user's push settings, as the server has them
+  mutes: {}, // conv -> {until}
   pushAfter: 0,
   timers: [],
 };
@@ -203,6 +205,13 @@ function start(session) {
     renderMessages();
     toast('Not sent: ' + error.message);
   });
+  c.on('push_settings', (f) => showPushSettings(f)); // changed on another device
+  c.on('muted', (m) => {
+    if (m.muted) s.mutes[m.conv] = { until: m.until };
+    else delete s.mutes[m.conv];
+    renderConvs();
+    renderHeader();
+  });
   c.on('group_seq', (g) => {
     if (g.conv === s.open) loadNewer(g.conv);
   });
@@ -277,8 +286,10 @@ function toggleOnline() {
 // ---- conversations ----
 
 async function onSynced() {
+  s.client.pushSettings().then(showPushSettings, () => {});
   await refreshConversations();
   refreshDevices();
+  if (s.push.size) renderPush(); // name the messages the sync brought
   // Anything that moved while away is already in the sync; reloading the
   // open conversation's newest page also covers large groups (read fan-out).
   if (s.open) loadNewer(s.open);
@@ -366,6 +377,44 @@ function eventText(e) {
   return 'group changed';
 }
 
+function isMuted(conv) {
+  const m = s.mutes[conv];
+  return !!m && (!m.until || m.until > Date.now());
+}
+
+function showPushSettings(f) {
+  s.pushSettings = f.settings || {};
+  s.mutes = f.mutes || {};
+  $('dnd').checked = !!s.pushSettings.dnd;
+  renderConvs();
+  renderHeader();
+}
+
+// Settings are replaced as a whole: send what the server has, changed.
+async function onDND() {
+  const dnd = $('dnd').checked;
+  try {
+    showPushSettings(await s.client.pushSettings({ ...s.pushSettings, dnd }));
+  } catch (e) {
+    $('dnd').checked = !dnd;
+    toast('Could not change the setting: ' + e.message);
+  }
+}
+
+async function onMute() {
+  const conv = s.open;
+  const muted = !isMuted(conv);
+  try {
+    await s.client.mute(conv, muted);
+    if (muted) s.mutes[conv] = { until: 0 };
+    else delete s.mutes[conv];
+    renderConvs();
+    renderHeader();
+  } catch (e) {
+    toast('Could not ' + (muted ? 'mute' : 'unmute') + ': ' + e.message);
+  }
+}
+
 function presenceOf(user) {
   return s.presence.get(user);
 }
@@ -388,7 +437,13 @@ function renderConvs() {
           h(
             'span',
             { class: 'conv-main' },
-            h('span', { class: 'conv-name' }, c.group ? '# ' + c.name : c.name, p?.online ? h('span', { class: 'visually-hidden' }, ' (online)') : null),
+            h(
+              'span',
+              { class: 'conv-name' },
+              c.group ? '# ' + c.name : c.name,
+              p?.online ? h('span', { class: 'visually-hidden' }, ' (online)') : null,
+              isMuted(c.conv) ? h('span', { class: 'muted-icon', title: 'muted' }, ' 🔕', h('span', { class: 'visually-hidden' }, 'muted')) : null,
+            ),
             h('span', { class: 'conv-last' }, preview(c.last)),
           ),
           h('span', { class: 'conv-side' }, c.last ? h('time', {}, clock(c.last.ts)) : null, unread > 0 ? h('span', { class: 'badge', 'aria-label': `${unread} unread` }, String(unread)) : null),
@@ -423,6 +478,9 @@ function renderHeader() {
   if (!s.open) return;
   const c = convOf(s.open);
   $('chat-title').textContent = c.group ? c.name : c.peer;
+  const muted = isMuted(c.conv);
+  // A toggle keeps its name; aria-pressed (and its look) says whether it is on.
+  $('mute').setAttribute('aria-pressed', String(muted));
   const dot = $('chat-dot');
   if (c.group) {
     dot.hidden = true;
@@ -960,6 +1018,8 @@ function init() {
     if (!f.hidden) $('add-people-users').focus();
   });
   $('add-people-form').addEventListener('submit', onAddPeople);
+  $('mute').addEventListener('click', onMute);
+  $('dnd').addEventListener('change', onDND);
   $('composer').addEventListener('submit', onSubmit);
   $('composer-input').addEventListener('keydown', onComposerKey);
   $('composer-input').addEventListener('input', onComposerInput);

@@ -390,6 +390,18 @@ func TestBrowserOfflinePush(t *testing.T) {
 	alice.waitFor("alice sees all read", jsTicks+`.join() === 'before:read,one:read,two:read,three:read'`, jsTicks)
 	// Still exactly once a moment later: no late duplicate from the sync.
 	bob.waitMessages("before", "one", "two", "three")
+
+	// Muted, the chat is not pushed, and the inbox says why.
+	bob.do("mute the chat", chromedp.Click(chromedp.ID("mute")))
+	bob.waitFor("the chat is muted", `document.getElementById('mute').getAttribute('aria-pressed') === 'true' && document.querySelector('#conv-list li .muted-icon') !== null`, jsConvs)
+	bob.do("go offline", chromedp.Click(chromedp.ID("toggle-online")))
+	bob.waitFor("bob's page says it is offline", `document.getElementById('conn').dataset.state === 'offline'`, `document.getElementById('conn').textContent`)
+	alice.say("four")
+	muted := `[...document.querySelectorAll('#push-list li[data-status="not_pushed"]')].find(li => li.innerText.includes('conversation muted'))`
+	bob.waitFor("the push inbox says a message was held back by the mute", muted, jsPush)
+	bob.do("go online", chromedp.Click(chromedp.ID("toggle-online")))
+	bob.waitMessages("before", "one", "two", "three", "four")
+	bob.waitFor("the held-back push names the message once bob has it", muted+`.innerText.includes('alice: four')`, jsPush)
 }
 
 // cutter is a TCP proxy in front of the server that can drop every
