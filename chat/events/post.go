@@ -22,6 +22,9 @@ type posted struct {
 // Post hands an event to the Queue's flusher, which encodes data as JSON
 // and Emits it in batches: it never blocks and never writes, so hooks that
 // must not block (a store's commit hook, a presence change) can call it.
+// The flusher emits whatever waits for it as soon as it can, up to 1,024
+// events at a time: under load deliveries fill up (100 events), and an
+// event posted when idle goes at once, alone.
 // The price is a window: an event posted but not yet emitted is lost if
 // the process dies, and so are events beyond 65,536 waiting (Stats.Lost
 // counts both the overflow and what Close could not write). Data must not
@@ -85,7 +88,7 @@ func (q *Queue) flushPosted() {
 			}
 			evs = append(evs, Event{Type: p.typ, Time: p.at, Data: data})
 		}
-		if err := q.EmitAll(context.Background(), evs...); err != nil {
+		if err := q.emitAll(context.Background(), evs, true); err != nil {
 			q.lost.Add(uint64(len(evs)))
 			q.log.Error("events: queueing posted events; they are lost", "events", len(evs), logErr, err)
 		}
