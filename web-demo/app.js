@@ -9,6 +9,7 @@ const $ = (id) => document.getElementById(id);
 const ID = /^[A-Za-z0-9._@-]{1,64}$/;
 const PUSH_POLL_MS = 1500;
 const DEVICES_POLL_MS = 4000;
+const GROUP_READS_POLL_MS = 3000;
 const TYPING_SHOWN_MS = 6000;
 
 // h builds an element; text goes in as text, never as HTML.
@@ -53,6 +54,7 @@ const s = {
   push: new Map(), // msg_id|device -> latest entry
   pushSettings: null, // the user's push settings, as the server has them
   mutes: {}, // conv -> {until}
+  groupReads: new Map(), // group conv -> the receipts answer for this user's last message there
   pushAfter: 0,
   timers: [],
 };
@@ -234,6 +236,7 @@ function start(session) {
   if (session.dev) pollPush();
   else $('push-empty').textContent = 'The push inbox needs a server in dev mode.';
   s.timers.push(setInterval(refreshDevices, DEVICES_POLL_MS));
+  s.timers.push(setInterval(refreshGroupReads, GROUP_READS_POLL_MS));
   // Relative times ("last seen 3 min ago") age on their own.
   s.timers.push(setInterval(() => (renderHeader(), renderDevices()), 30000));
   renderConvs();
@@ -469,7 +472,8 @@ function openConv(conv) {
   renderTyping();
   const m = msgsOf(conv);
   renderMessages(true);
-  if (!m.loaded) loadOlder(conv, true);
+  if (!m.loaded) loadOlder(conv, true).then(refreshGroupReads);
+  else refreshGroupReads();
   markRead();
   $('composer-input').focus();
 }
@@ -565,7 +569,10 @@ function onAck({ cid, ack, frame }) {
     c.unread = 0;
   }
   renderConvs();
-  if (ack.conv === s.open) renderMessages();
+  if (ack.conv === s.open) {
+    renderMessages();
+    refreshGroupReads();
+  }
 }
 
 function onReceipt(r) {
@@ -642,8 +649,36 @@ async function loadNewer(conv) {
   if (conv === s.open) renderMessages();
 }
 
+// refreshGroupReads asks who read this user's last message in the open
+// group: a group's read receipts go only to the reader's own devices, so
+// the sender asks (the server keeps the marks in memory once asked).
+async function refreshGroupReads() {
+  const conv = s.open;
+  if (!conv || !conv.startsWith('g:') || s.client?.state !== State.ONLINE) return;
+  const mine = [...msgsOf(conv).bySeq.values()].filter((e) => e.from === s.session.user && !e.kind && !e.recalled && !e.deleted);
+  if (!mine.length) return;
+  const seq = Math.max(...mine.map((e) => e.seq));
+  try {
+    const r = await s.client.receipts(conv, seq);
+    const had = s.groupReads.get(conv);
+    s.groupReads.set(conv, { seq, members: r.members, read: r.read });
+    if (conv === s.open && (!had || had.seq !== seq || had.read !== r.read || had.members !== r.members)) renderMessages();
+  } catch {
+    // The next poll asks again.
+  }
+}
+
+// readBy says how many of a group read this user's last message there.
+function readBy(r, seq) {
+  return r?.seq === seq ? h('span', { class: 'read-by' }, `read by ${r.read} of ${r.members}`) : null;
+}
+
 function tickState(c, e) {
-  if (c.group) return 'sent';
+  if (c.group) {
+    // Whoever read the last one read the ones before it.
+    const r = s.groupReads.get(c.conv);
+    return r && e.seq <= r.seq && r.members > 0 && r.read === r.members ? 'read' : 'sent';
+  }
   if (c.peer_read >= e.seq) return 'read';
   // The protocol has no per-device delivery receipt for clients: a message
   // counts as delivered once the peer has been online since it was stored
@@ -691,6 +726,7 @@ function messageItem(c, e) {
       { class: 'meta' },
       e.edited && !e.recalled ? h('span', { class: 'edited' }, 'edited') : null,
       h('time', { datetime: new Date(e.ts).toISOString() }, clock(e.ts)),
+      mine && c.group && e.seq ? readBy(s.groupReads.get(c.conv), e.seq) : null,
       mine ? tick(e.failed ? 'failed' : !e.seq ? 'pending' : tickState(c, e)) : null,
     ),
     canChange

@@ -15,6 +15,7 @@ import (
 
 	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/input"
+	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 )
 
@@ -63,6 +64,31 @@ func newPage(t *testing.T, ctx context.Context, name, base string, width, height
 	if err := chromedp.Do(bctx); err != nil {
 		t.Fatalf("%s: start Chromium: %v", name, err)
 	}
+	// An uncaught exception in the page is a bug even when the screen
+	// looks right: collect them and fail the test.
+	var mu sync.Mutex
+	var uncaught []string
+	err := chromedp.Listen(bctx, func(ev any) {
+		if e, ok := ev.(*runtime.EventExceptionThrown); ok && e.ExceptionDetails != nil {
+			text := e.ExceptionDetails.Text
+			if x := e.ExceptionDetails.Exception; x != nil {
+				text += " " + x.Description
+			}
+			mu.Lock()
+			uncaught = append(uncaught, text)
+			mu.Unlock()
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, u := range uncaught {
+			t.Errorf("%s: uncaught in the page: %s", name, u)
+		}
+	})
 	p := &page{t: t, name: name, ctx: bctx}
 	p.do("open the demo", chromedp.EmulateViewport(int64(width), int64(height)), chromedp.Navigate(base), chromedp.WaitVisible(chromedp.ID("login-user")))
 	return p
@@ -288,6 +314,9 @@ func TestBrowserChat(t *testing.T) {
 	alice.waitFor("the group is open", `document.getElementById('chat-title').textContent === 'trip'`, `document.getElementById('chat-title').textContent`)
 	alice.say("hi all")
 	bob.waitFor("bob's list has the group with its last message", `[...document.querySelectorAll('#conv-list li[data-conv^="g:"]')].some(li => li.innerText.includes('trip') && li.innerText.includes('hi all'))`, jsConvs)
+	bob.clickWhenThere("the group in bob's list", `document.querySelector('#conv-list li[data-conv^="g:"] button')`)
+	bob.waitFor("bob sees the group's message", jsMessages+`.includes('hi all')`, jsMessages)
+	alice.waitFor("alice sees the group message read by bob", `document.querySelector('#messages li.mine:last-of-type .read-by')?.textContent === 'read by 1 of 1' && `+jsTicks+`.join() === 'hi all:read'`, jsTicks)
 }
 
 // A second device of the same user sees the same history, live, and the
