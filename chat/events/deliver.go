@@ -13,6 +13,8 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/loftchat/loft/offlinepush"
@@ -54,7 +56,10 @@ func (q *Queue) Start() {
 			return
 		}
 		work := make(chan job)
-		q.wg.Add(2 + workers)
+		done := make(chan finished, workers)
+		var delivering sync.WaitGroup
+		q.wg.Add(3 + workers)
+		delivering.Add(workers)
 		go func() {
 			defer q.wg.Done()
 			q.flush(q.ctx)
@@ -67,11 +72,22 @@ func (q *Queue) Start() {
 		for range workers {
 			go func() {
 				defer q.wg.Done()
+				defer delivering.Done()
 				for j := range work {
-					q.deliver(j)
+					if f, ok := q.deliver(j); ok {
+						done <- f
+					}
 				}
 			}()
 		}
+		go func() {
+			defer q.wg.Done()
+			q.finishAll(done)
+		}()
+		go func() {
+			delivering.Wait()
+			close(done)
+		}()
 	})
 }
 
@@ -272,6 +288,66 @@ func (q *Queue) finish(key []byte, ops []offlinepush.Op) {
 	q.release(key)
 }
 
+// finished is a job a worker is done with: its key is deleted and, for a
+// retry, the job rewritten under its new due time (retry.Due > 0); then
+// its events count in stat (nil for a retry, which counts in q.retried).
+type finished struct {
+	key    []byte
+	retry  job
+	stat   *atomic.Uint64
+	events int
+}
+
+// maxFinish is how many finished jobs one Apply updates at most.
+const maxFinish = 256
+
+// finishAll applies what the workers finished, as many jobs per Apply as
+// have finished meanwhile, so a worker never waits for the store's sync:
+// it only releases a job (which the dispatcher may then list again) once
+// its update is durable. It returns when done is closed and drained.
+func (q *Queue) finishAll(done <-chan finished) {
+	var batch []finished
+	var ops []offlinepush.Op
+	for f := range done {
+		batch = append(batch[:0], f)
+	drain:
+		for len(batch) < maxFinish {
+			select {
+			case f, ok := <-done:
+				if !ok {
+					break drain
+				}
+				batch = append(batch, f)
+			default:
+				break drain
+			}
+		}
+		ops = ops[:0]
+		for _, f := range batch {
+			if f.retry.Due > 0 {
+				ops = append(ops, offlinepush.Op{Key: f.retry.key(), Value: f.retry.value()})
+			}
+			ops = append(ops, offlinepush.Op{Key: f.key, Delete: true})
+		}
+		if err := q.kv.Apply(context.Background(), ops...); err != nil {
+			q.log.Error("events: updating the queue failed; deliveries may be repeated", logErr, err, logEvents, len(batch))
+		}
+		low := int64(math.MaxInt64)
+		q.inflightMu.Lock()
+		for _, f := range batch {
+			delete(q.inflight, string(f.key))
+			if f.stat != nil {
+				f.stat.Add(uint64(f.events))
+			} else {
+				q.retried.Add(1)
+				low = min(low, f.retry.Due)
+			}
+		}
+		q.inflightMu.Unlock()
+		q.lower(low) // and wake the dispatcher: a retry may be due
+	}
+}
+
 // outcome is what one attempt's answer asks the queue to do.
 type outcome int
 
@@ -283,56 +359,49 @@ const (
 )
 
 // deliver makes one attempt at j, one request for its events, and
-// deletes, reschedules or keeps it.
-func (q *Queue) deliver(j job) {
+// returns what to do with it; ok false if it released the job as it is.
+func (q *Queue) deliver(j job) (f finished, ok bool) {
 	key := j.key()
 	// A scan may list a job a worker finished since (the scan read it
 	// before the deletion, the in-flight check came after the release):
 	// act only on a job still queued.
 	if _, queued, err := q.kv.Get(key); err != nil || !queued {
 		q.release(key)
-		return
+		return finished{}, false
 	}
+	drop := finished{key: key, stat: &q.failed, events: j.Events}
 	secret, ok := q.secrets[j.URL]
 	if !ok {
 		q.logDrop(j, "events: dropping a delivery to an endpoint no longer configured", 0, nil)
-		q.failed.Add(uint64(j.Events))
-		q.finish(key, nil)
-		return
+		return drop, true
 	}
 	out, status, retryAfter, err := q.post(j, secret)
 	if out == outcomeAborted {
 		q.release(key)
-		return
+		return finished{}, false
 	}
 	j.Attempts++
 	switch out {
 	case outcomeDelivered:
-		q.delivered.Add(uint64(j.Events))
-		q.finish(key, nil)
+		return finished{key: key, stat: &q.delivered, events: j.Events}, true
 	case outcomeDrop:
 		if status == http.StatusGone {
 			q.logDrop(j, "events: the endpoint answered 410 Gone; dropping the delivery", status, nil)
 		} else {
 			q.logDrop(j, "events: the endpoint refused a delivery; dropping it", status, err)
 		}
-		q.failed.Add(uint64(j.Events))
-		q.finish(key, nil)
-	case outcomeRetry:
+		return drop, true
+	default: // outcomeRetry
 		now := q.now()
 		at := now.Add(backoff(q.minBack, j.Attempts, retryAfter))
 		if j.Attempts >= q.maxTries || at.UnixMilli() > j.Deadline {
 			q.logDrop(j, "events: giving up on a delivery", status, err)
-			q.failed.Add(uint64(j.Events))
-			q.finish(key, nil)
-			return
+			return drop, true
 		}
-		// A later due time: the job moves after the dispatcher's lower
-		// bound, which lower moves back if need be.
+		// A later due time (never the same key), after the dispatcher's
+		// lower bound, which finishAll moves back if need be.
 		j.Due = max(at.UnixMilli(), j.Due+1)
-		q.retried.Add(1)
-		q.finish(key, []offlinepush.Op{{Key: j.key(), Value: j.value()}})
-		q.lower(j.Due)
+		return finished{key: key, retry: j}, true
 	}
 }
 
