@@ -1,42 +1,16 @@
-// app.js: the demo UI. Everything it knows about the server comes through
-// loft.js (the chat) and dev.js (tokens and the push inbox); it only keeps
-// what is on screen and renders it.
+// app.js: the demo's chat screen: conversations, the chat view, sending,
+// groups, and the wiring of the other modules. Everything it knows about
+// the server comes through loft.js (the chat), login.js (the session) and
+// panels.js (devices and the push inbox); it keeps only what is on screen.
 
 import { LoftClient, State, directConv, newCid } from './loft.js';
-import { devToken, pushInbox, DevUnavailable } from './dev.js';
+import { showLogin, tokenGetter, saveSession, forgetSession, ID } from './login.js';
+import { $, h, clock, ago, toast } from './dom.js';
+import { DevicesPanel, PushInbox, unavailable } from './panels.js';
 
-const $ = (id) => document.getElementById(id);
-const ID = /^[A-Za-z0-9._@-]{1,64}$/;
-const PUSH_POLL_MS = 1500;
 const DEVICES_POLL_MS = 4000;
 const GROUP_READS_POLL_MS = 3000;
 const TYPING_SHOWN_MS = 6000;
-
-// h builds an element; text goes in as text, never as HTML.
-function h(tag, attrs = {}, ...children) {
-  const el = document.createElement(tag);
-  for (const [k, v] of Object.entries(attrs)) {
-    if (v === undefined || v === null || v === false) continue;
-    if (k === 'class') el.className = v;
-    else if (k.startsWith('on')) el.addEventListener(k.slice(2), v);
-    else el.setAttribute(k, v === true ? '' : v);
-  }
-  el.append(...children.flat().filter((c) => c !== null && c !== undefined && c !== false));
-  return el;
-}
-
-function clock(ts) {
-  return new Date(ts).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
-}
-
-function ago(ts) {
-  if (!ts) return 'never seen';
-  const s = Math.max(0, Math.round((Date.now() - ts) / 1000));
-  if (s < 60) return 'last seen just now';
-  if (s < 3600) return `last seen ${Math.round(s / 60)} min ago`;
-  if (s < 86400) return `last seen ${Math.round(s / 3600)} h ago`;
-  return 'last seen ' + new Date(ts).toLocaleDateString();
-}
 
 // ---- state: what the screen shows ----
 
@@ -50,12 +24,11 @@ const s = {
   typing: new Map(), // conv -> Map(user -> timer)
   open: null, // the open conversation's id
   editing: null, // {conv, seq}
-  devices: [],
-  push: new Map(), // msg_id|device -> latest entry
+  devices: null, // DevicesPanel
+  push: null, // PushInbox
   pushSettings: null, // the user's push settings, as the server has them
   mutes: {}, // conv -> {until}
   groupReads: new Map(), // group conv -> the receipts answer for this user's last message there
-  pushAfter: 0,
   timers: [],
 };
 
@@ -83,88 +56,12 @@ function msgsOf(conv) {
   return m;
 }
 
-// ---- sign in ----
-
-function restoreSession() {
-  try {
-    return JSON.parse(sessionStorage.getItem('loft-demo:session') || 'null');
-  } catch {
-    return null;
-  }
-}
-
-function saveSession() {
-  sessionStorage.setItem('loft-demo:session', JSON.stringify(s.session));
-}
-
-function defaultDevice() {
-  let d = sessionStorage.getItem('loft-demo:device');
-  if (!d) {
-    d = 'web-' + crypto.getRandomValues(new Uint16Array(1))[0].toString(16).padStart(4, '0');
-    sessionStorage.setItem('loft-demo:device', d);
-  }
-  return d;
-}
-
-async function onLogin(ev) {
-  ev.preventDefault();
-  const user = $('login-user').value.trim();
-  const device = $('login-device').value.trim();
-  const err = $('login-error');
-  err.textContent = '';
-  for (const [input, v, what] of [[$('login-user'), user, 'Your name'], [$('login-device'), device, 'The device name']]) {
-    const ok = ID.test(v) && !(input.id === 'login-user' && v.startsWith('@'));
-    input.setAttribute('aria-invalid', String(!ok));
-    if (!ok) {
-      err.textContent = `${what} must be 1-64 letters, digits or . _ - @.`;
-      input.focus();
-      return;
-    }
-  }
-  $('login-submit').disabled = true;
-  try {
-    let session;
-    if (!$('token-field').hidden) {
-      const token = $('login-token').value.trim();
-      if (!token) throw new Error('Paste a token first.');
-      session = { user, device, token, exp: 0, dev: false };
-    } else {
-      try {
-        const t = await devToken({ user, device });
-        session = { user, device, token: t.token, exp: Date.parse(t.expires_at), dev: true };
-      } catch (e) {
-        if (!(e instanceof DevUnavailable)) throw e;
-        $('token-field').hidden = false;
-        $('login-token').focus();
-        throw new Error('This server is not in dev mode: paste a token to sign in.');
-      }
-    }
-    localStorage.setItem('loft-demo:user', user);
-    sessionStorage.setItem('loft-demo:device', device);
-    start(session);
-  } catch (e) {
-    err.textContent = e.message;
-  } finally {
-    $('login-submit').disabled = false;
-  }
-}
-
-// getToken hands loft.js a token, minting a new one shortly before expiry
-// (dev mode); a pasted token is used as it is.
-async function getToken() {
-  const ses = s.session;
-  if (ses.dev && ses.exp - Date.now() < 5 * 60 * 1000) {
-    const t = await devToken({ user: ses.user, device: ses.device });
-    ses.token = t.token;
-    ses.exp = Date.parse(t.expires_at);
-    saveSession();
-  }
-  return ses.token;
-}
+// ---- the chat screen ----
 
 function start(session) {
   s.session = session;
-  saveSession();
+  saveSession(session);
+  const getToken = tokenGetter(session);
   $('login').hidden = true;
   $('main').hidden = false;
   $('me').textContent = `${session.user} · ${session.device}`;
@@ -172,17 +69,18 @@ function start(session) {
 
   const c = new LoftClient({ device: session.device, platform: 'web', getToken });
   s.client = c;
+  s.devices = new DevicesPanel(c);
+  s.push = new PushInbox({ getToken, describe: describePush });
   c.on('state', (st) => {
     renderConn(st);
     if (st.state !== State.ONLINE && st.state !== State.SYNCING) {
       // What presence and devices showed is stale once the socket is gone;
       // the next sync renews them.
       s.presence.clear();
-      for (const d of s.devices) if (d.current) d.online = false;
       renderConvs();
       renderHeader();
       renderMessages();
-      renderDevices();
+      s.devices.offline();
     }
   });
   c.on('authed', () => {
@@ -233,12 +131,12 @@ function start(session) {
     }
   }
   c.connect();
-  if (session.dev) pollPush();
-  else $('push-empty').textContent = 'The push inbox needs a server in dev mode.';
-  s.timers.push(setInterval(refreshDevices, DEVICES_POLL_MS));
+  if (session.dev) s.push.start();
+  else unavailable();
+  s.timers.push(setInterval(() => s.devices.refresh(), DEVICES_POLL_MS));
   s.timers.push(setInterval(refreshGroupReads, GROUP_READS_POLL_MS));
   // Relative times ("last seen 3 min ago") age on their own.
-  s.timers.push(setInterval(() => (renderHeader(), renderDevices()), 30000));
+  s.timers.push(setInterval(() => (renderHeader(), s.devices.render()), 30000));
   renderConvs();
 }
 
@@ -250,7 +148,7 @@ async function signOut() {
     // Signing out locally is what matters here.
   }
   c.disconnect();
-  sessionStorage.removeItem('loft-demo:session');
+  forgetSession();
   location.reload();
 }
 
@@ -291,8 +189,8 @@ function toggleOnline() {
 async function onSynced() {
   s.client.pushSettings().then(showPushSettings, () => {});
   await refreshConversations();
-  refreshDevices();
-  if (s.push.size) renderPush(); // name the messages the sync brought
+  s.devices.refresh();
+  if (s.push.size) s.push.render(); // name the messages the sync brought
   // Anything that moved while away is already in the sync; reloading the
   // open conversation's newest page also covers large groups (read fan-out).
   if (s.open) loadNewer(s.open);
@@ -912,120 +810,20 @@ function onNewChat(ev) {
   openConv(directConv(s.session.user, peer));
 }
 
-// ---- devices ----
-
-async function refreshDevices() {
-  if (s.client?.state !== State.ONLINE) return;
-  try {
-    s.devices = await s.client.devices();
-    renderDevices();
-  } catch {
-    // Shown as it was; the next poll tries again.
-  }
-}
-
-function renderDevices() {
-  $('devices-note').hidden = s.client.state === State.ONLINE;
-  $('device-list').replaceChildren(
-    ...s.devices.map((d) =>
-      h(
-        'li',
-        { 'data-device': d.device, 'data-online': String(d.online), 'data-state': d.state },
-        h('span', { class: 'dot', 'data-online': String(d.online), 'aria-hidden': 'true' }),
-        h('span', { class: 'device-name' }, d.device, d.current ? ' (this one)' : ''),
-        h('span', { class: 'sub' }, `${d.platform} · ${d.state !== 'active' ? d.state.replace('_', ' ') : d.online ? 'online' : ago(d.last_seen)}`),
-      ),
-    ),
-  );
-}
-
-// ---- push inbox ----
-
-// pollPush keeps reading the push inbox over HTTP, whether or not the
-// socket is up: the point is to see what an offline device would get.
-async function pollPush() {
-  try {
-    const page = await pushInbox(await getToken(), s.pushAfter);
-    for (const e of page.entries) s.push.set(e.msg_id + '|' + e.device, e);
-    s.pushAfter = page.last;
-    if (page.entries.length) renderPush();
-  } catch (e) {
-    if (e instanceof DevUnavailable) {
-      $('push-empty').textContent = 'The push inbox needs a server in dev mode.';
-      return;
+// describePush tells the push inbox which group an entry is about and the
+// message as this page has it (found by its global id).
+function describePush(entry) {
+  const conv = entry.conv && s.convs.get(entry.conv);
+  let shown = null;
+  for (const m of s.msgs.values()) {
+    for (const e of m.bySeq.values()) {
+      if (String(e.id) === entry.msg_id && !e.kind) shown = { from: e.from, text: e.recalled ? 'recalled' : bodyText(e.body) };
     }
   }
-  s.timers.push(setTimeout(pollPush, PUSH_POLL_MS));
-}
-
-const PUSH_STATUS = {
-  queued: 'queued',
-  pushed: 'pushed',
-  failed: 'failed',
-  delivered: 'delivered over the socket',
-  not_pushed: 'not pushed',
-};
-
-const PUSH_REASON = {
-  online: 'the device was online',
-  policy: 'another device was online',
-  no_token: 'no push token',
-  dnd: 'do not disturb',
-  muted: 'conversation muted',
-  own_message: 'own message',
-  event: 'a group change',
-};
-
-// shownMessage finds a message this page has by its global id, to name
-// what a push entry without a text (one not pushed) was about.
-function shownMessage(msgID) {
-  for (const m of s.msgs.values()) {
-    for (const e of m.bySeq.values()) if (String(e.id) === msgID && !e.kind) return e;
-  }
-  return null;
-}
-
-function renderPush() {
-  const list = [...s.push.values()].sort((a, b) => b.seq - a.seq).slice(0, 50);
-  $('push-empty').hidden = list.length > 0;
-  $('push-list').replaceChildren(
-    ...list.map((e) => {
-      const why = e.reason ? PUSH_REASON[e.reason] || e.reason.replace('_', ' ') : '';
-      const conv = e.conv && s.convs.get(e.conv);
-      const shown = !e.title && !e.body && shownMessage(e.msg_id);
-      return h(
-        'li',
-        { 'data-msg': e.msg_id, 'data-device': e.device, 'data-status': e.status, class: 'push ' + e.status },
-        e.title || e.body
-          ? h('div', { class: 'note' }, h('strong', { class: 'push-title' }, e.title), h('span', { class: 'push-body' }, e.body), e.badge != null ? h('span', { class: 'badge', 'aria-label': `badge ${e.badge}` }, String(e.badge)) : null)
-          : shown
-            ? h('div', { class: 'note muted' }, `${shown.from}: ${shown.recalled ? 'recalled' : bodyText(shown.body)}`)
-            : null,
-        h(
-          'div',
-          { class: 'sub' },
-          h('span', { class: 'status' }, PUSH_STATUS[e.status] || e.status),
-          why ? ` (${why})` : '',
-          e.vendor ? ` via ${e.vendor}` : '',
-          e.silent ? ', silent' : '',
-          ` → ${e.device} · ${clock(e.at)}`,
-          conv?.group ? ` · ${conv.name}` : '',
-        ),
-      );
-    }),
-  );
+  return { group: conv?.group ? conv.name : '', shown };
 }
 
 // ---- small things ----
-
-let toastTimer = 0;
-function toast(text) {
-  const t = $('toast');
-  t.textContent = text;
-  t.hidden = false;
-  clearTimeout(toastTimer);
-  toastTimer = setTimeout(() => (t.hidden = true), 5000);
-}
 
 function toggleSide() {
   const open = $('main').dataset.side !== 'open';
@@ -1034,9 +832,6 @@ function toggleSide() {
 }
 
 function init() {
-  $('login-form').addEventListener('submit', onLogin);
-  $('login-user').value = localStorage.getItem('loft-demo:user') || '';
-  $('login-device').value = defaultDevice();
   $('toggle-online').addEventListener('click', toggleOnline);
   $('signout').addEventListener('click', signOut);
   $('show-side').addEventListener('click', toggleSide);
@@ -1067,9 +862,7 @@ function init() {
   document.addEventListener('visibilitychange', markRead);
   window.addEventListener('focus', markRead);
 
-  const saved = restoreSession();
-  if (saved && (!saved.dev || saved.exp > Date.now())) start(saved);
-  else $('login-user').focus();
+  showLogin(start);
 }
 
 init();

@@ -3,7 +3,8 @@
 // let the demo sign in without a backend and show what the push layer did.
 // A production app gets its tokens from its own backend instead.
 
-/** DevUnavailable is thrown when the server is not in dev mode (404). */
+/** DevUnavailable is thrown when the server is not in dev mode (it has no
+ * such endpoint). */
 export class DevUnavailable extends Error {
   constructor() {
     super('this server has no dev endpoints');
@@ -37,7 +38,8 @@ export async function devToken({ user, device, platform = 'web' }, base = locati
     headers: { 'Content-Type': 'application/json' },
     body: JSON.stringify({ user, device, platform }),
   });
-  if (res.status === 404) throw new DevUnavailable();
+  // 404, or 405 from a server whose static files answer at every path.
+  if (res.status === 404 || res.status === 405) throw new DevUnavailable();
   if (!res.ok) throw await problem(res);
   return res.json();
 }

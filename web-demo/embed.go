@@ -5,9 +5,9 @@ package webdemo
 
 import "embed"
 
-// Files holds index.html, loft.js, dev.js, app.js, style.css and the icon, at the
-// root of the file system (index.html is "index.html"). It is read-only
-// and safe to use from any goroutine.
+// Files holds the page (index.html), its modules (loft.js, dev.js, dom.js,
+// login.js, panels.js, app.js), style.css and the icon, at the root of the
+// file system. It is read-only and safe to use from any goroutine.
 //
-//go:embed index.html loft.js dev.js app.js style.css favicon.svg
+//go:embed index.html loft.js dev.js dom.js login.js panels.js app.js style.css favicon.svg
 var Files embed.FS

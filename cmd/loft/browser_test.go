@@ -178,7 +178,8 @@ func (p *page) signIn(user, device string, shot func()) {
 	if shot != nil {
 		shot()
 	}
-	p.do("sign in", chromedp.Click(chromedp.ID("login-submit")), chromedp.WaitVisible(chromedp.ID("conv-list")))
+	p.do("sign in", chromedp.Click(chromedp.ID("login-submit")))
+	p.waitFor("the chat screen shows", `!document.getElementById('main').hidden`, `document.getElementById('login-error').textContent`)
 	p.waitFor("the connection is online", `document.getElementById('conn').dataset.state === 'online'`, `document.getElementById('conn').textContent`)
 	if got := eval[string](p, `document.getElementById('me').textContent`); got != user+" · "+device {
 		p.t.Fatalf("%s: signed in as %q", p.name, got)
@@ -544,4 +545,19 @@ func TestBrowserReconnect(t *testing.T) {
 	if strings.Join(texts, "|") != "new 1|new 2|written while away" {
 		t.Fatalf("the conversation ends with %q", texts)
 	}
+}
+
+// A server with its own token secret has no /dev/token: the page asks for
+// a token instead, signs in with it, and says the push inbox needs dev mode.
+func TestBrowserPastedToken(t *testing.T) {
+	ctx := browserContext(t)
+	srv := startLoft(t, t.TempDir())
+	carol := newPage(t, ctx, "carol", "http://"+srv.addr+"/", 1280, 800)
+	carol.do("fill the login form", chromedp.SetValue(chromedp.ID("login-user"), "carol"), chromedp.SetValue(chromedp.ID("login-device"), "web-carol"), chromedp.Click(chromedp.ID("login-submit")))
+	carol.waitFor("the page asks for a token", `!document.getElementById('token-field').hidden && document.getElementById('login-error').textContent.includes('paste a token')`, `document.getElementById('login-error').textContent`)
+	carol.do("paste a token",
+		chromedp.Evaluate[chromedp.Void](`document.getElementById('login-token').value = `+jsString(mintToken(t, "carol"))),
+		chromedp.Click(chromedp.ID("login-submit")))
+	carol.waitFor("the connection is online", `document.getElementById('conn').dataset.state === 'online'`, `document.getElementById('conn').textContent`)
+	carol.waitFor("the push inbox says it needs dev mode", `document.getElementById('push-empty').textContent.includes('dev mode')`, `document.getElementById('push-empty').textContent`)
 }
