@@ -70,7 +70,7 @@ type Config struct {
 	// Endpoints receive the events. Default: none (Emit queues nothing).
 	Endpoints []Endpoint
 	// HTTPClient sends the requests. Default: a client with a 10 s
-	// timeout. Redirects are never followed (a copy of the client is used).
+	// timeout that keeps up to 8 idle connections per host. Redirects are never followed (a copy of the client is used).
 	HTTPClient *http.Client
 	// Now is the clock for due times, event times and signatures.
 	// Default time.Now.
@@ -208,6 +208,11 @@ func New(cfg Config) (*Queue, error) {
 		hc = *cfg.HTTPClient
 	} else {
 		hc.Timeout = DefaultTimeout
+		// Keep a connection per worker: the default keeps 2 per host, and
+		// a busy endpoint would get a new connection for most requests.
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		t.MaxIdleConnsPerHost = workers
+		hc.Transport = t
 	}
 	// A redirected POST turns into a GET without the event; a moved
 	// endpoint is a configuration to fix.
