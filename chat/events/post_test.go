@@ -84,15 +84,21 @@ func TestCloseFlushesPosted(t *testing.T) {
 	}
 }
 
-// An event whose data cannot be encoded is lost and counted; the others
-// of its batch are delivered.
+// An event whose data cannot be encoded, or encodes as invalid JSON, is
+// lost and counted; the others of its batch are delivered.
 func TestPostBadDataIsCounted(t *testing.T) {
 	r := newReceiver(t, nil)
 	q := start(t, Config{KV: newMemKV(), Endpoints: []Endpoint{{URL: r.URL, Secret: testSecret}}})
 	q.Post("message.stored", time.Time{}, func() {})
+	q.Post("message.stored", time.Time{}, badMarshaler{})
 	q.Post("message.stored", time.Time{}, 1)
-	waitStats(t, q, func(s Stats) bool { return s.Delivered == 1 && s.Lost == 1 })
+	waitStats(t, q, func(s Stats) bool { return s.Delivered == 1 && s.Lost == 2 })
 }
+
+// badMarshaler encodes as invalid JSON.
+type badMarshaler struct{}
+
+func (badMarshaler) MarshalJSON() ([]byte, error) { return []byte(`{"a":`), nil }
 
 // pendingEvents counts the events of the jobs queued in kv.
 func pendingEvents(tb testing.TB, kv *memKV) int {

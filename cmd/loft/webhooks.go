@@ -73,20 +73,32 @@ type emitter struct{ q *events.Queue }
 // flusher, from the message the store no longer changes.
 type messageEvent struct{ m *history.Message }
 
+// MarshalJSON encodes the message's fields and appends its body (JSON the
+// store took) as it is: json.Marshal would compact it into a copy, most of
+// the work on a busy server, and the queue checks the result anyway.
 func (e messageEvent) MarshalJSON() ([]byte, error) {
 	m := e.m
-	return json.Marshal(struct {
-		ID       uint64          `json:"id"`
-		Conv     string          `json:"conv"`
-		Seq      uint64          `json:"seq"`
-		From     string          `json:"from"`
-		Device   string          `json:"device,omitempty"`
-		ClientID string          `json:"client_id,omitempty"`
-		Kind     string          `json:"kind,omitempty"`
-		Ref      uint64          `json:"ref,omitempty"`
-		Time     int64           `json:"time"`
-		Body     json.RawMessage `json:"body"`
-	}{m.ID, m.Conv, m.Seq, m.From, m.Device, m.ClientID, m.Kind, m.Ref, m.Time, m.Body})
+	b, err := json.Marshal(struct {
+		ID       uint64 `json:"id"`
+		Conv     string `json:"conv"`
+		Seq      uint64 `json:"seq"`
+		From     string `json:"from"`
+		Device   string `json:"device,omitempty"`
+		ClientID string `json:"client_id,omitempty"`
+		Kind     string `json:"kind,omitempty"`
+		Ref      uint64 `json:"ref,omitempty"`
+		Time     int64  `json:"time"`
+	}{m.ID, m.Conv, m.Seq, m.From, m.Device, m.ClientID, m.Kind, m.Ref, m.Time})
+	if err != nil {
+		return nil, err
+	}
+	body := m.Body
+	if len(body) == 0 {
+		body = json.RawMessage("null")
+	}
+	b = append(b[:len(b)-1], `,"body":`...)
+	b = append(b, body...)
+	return append(b, '}'), nil
 }
 
 func (em emitter) committed(batch []history.Appended) {
