@@ -616,3 +616,39 @@ func TestTokenBoundToADevice(t *testing.T) {
 	c.write(map[string]any{"type": "auth", "id": "b", "token": other})
 	c.expectError(CodeForbidden)
 }
+
+// When a device of the recipient confirms it holds a direct message, its
+// sender's devices are told (the second tick), once, and the conversation
+// says so to a device that connects later.
+func TestDeliveredReceipts(t *testing.T) {
+	ts := newTestServer(t, nil)
+	alice := ts.online(t, "alice", "phone")
+	for i := 1; i <= 2; i++ {
+		alice.sendMsg("bob", fmt.Sprint("m", i), `{}`)
+	}
+	bob, authed := ts.login(t, "bob", "phone")
+	es := bob.syncFrom(authed.Cursor)
+	if len(es) != 2 {
+		t.Fatalf("bob synced %d entries", len(es))
+	}
+	bob.write(map[string]any{"type": "received", "id": "r", "pts": es[1].Pts})
+	bob.expect("cursor")
+	f := alice.expect("delivered")
+	if f.Conv != "d:alice:bob" || f.Seq != 2 || f.By != "bob" {
+		t.Fatalf("alice got %s", f.Raw)
+	}
+	// Another device confirming the same messages tells nobody again.
+	tablet, authed := ts.login(t, "bob", "tablet")
+	tablet.syncFrom(authed.Cursor)
+	tablet.write(map[string]any{"type": "received", "id": "r", "pts": es[1].Pts})
+	tablet.expect("cursor")
+	alice.write(map[string]any{"type": "ping", "id": "p"})
+	alice.expect("pong") // no second delivered came before it
+
+	later := ts.online(t, "alice", "laptop")
+	later.write(map[string]any{"type": "conversations", "id": "c"})
+	c := later.expect("conversations").Conversations[0]
+	if c.PeerDelivered != 2 || c.PeerRead != 0 {
+		t.Fatalf("alice's conversation: delivered %d read %d, want 2 and 0", c.PeerDelivered, c.PeerRead)
+	}
+}

@@ -216,6 +216,8 @@ type conversation struct {
 	ReadSeq  uint64   `json:"read_seq"`
 	Unread   uint64   `json:"unread"`
 	PeerRead uint64   `json:"peer_read"`
+	// PeerDelivered is the other member's delivered mark.
+	PeerDelivered uint64 `json:"peer_delivered"`
 }
 
 // client is a test WebSocket client.

@@ -77,6 +77,9 @@ type MessageLog interface {
 type CursorStore interface {
 	Cursor(user, device string) (uint64, error)
 	SetCursor(ctx context.Context, user, device string, pts uint64) (uint64, error)
+	// Confirm is SetCursor that also moves delivered marks of direct
+	// conversations, returning those that moved.
+	Confirm(ctx context.Context, user, device string, pts uint64, delivered []history.ConvSeq) (uint64, []history.ConvSeq, error)
 }
 
 // ConversationStore serves conversations, history pages and read marks.

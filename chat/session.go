@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -38,6 +39,7 @@ type session struct {
 	authed       bool
 	bucket       tokenBucket
 	typingBucket tokenBucket
+	confirmed    uint64 // the cursor this device last confirmed
 
 	// wantEntries is set once the client asked to sync: inbox entries
 	// before that are not queued, since the sync reads them from the store.
@@ -420,6 +422,7 @@ func (s *session) authedFrame(id string, c Claims) []byte {
 	if err != nil {
 		s.log.Error("read cursor", logErr, err)
 	}
+	s.confirmed = max(s.confirmed, cursor)
 	head, err := s.srv.cfg.Store.InboxHead(s.user)
 	if err != nil {
 		s.log.Error("read inbox head", logErr, err)
@@ -539,17 +542,71 @@ func (s *session) handleReceived(f *inFrame) error {
 	if f.Pts == nil {
 		return badFrame(`"pts" is required`)
 	}
-	stored, err := s.srv.cfg.Store.SetCursor(context.Background(), s.user, s.device, *f.Pts)
+	delivered := s.deliveredUpTo(*f.Pts)
+	stored, moved, err := s.srv.cfg.Store.Confirm(context.Background(), s.user, s.device, *f.Pts, delivered)
 	if err != nil {
 		if errors.Is(err, history.ErrInvalid) {
 			return badFrame(`"pts" is beyond the inbox head`)
 		}
 		return err
 	}
+	s.confirmed = stored
 	s.reply(encodeJSON("cursor", f.ID, struct {
 		Pts uint64 `json:"pts"`
 	}{stored}))
+	// Each sender whose messages this device now holds is told: the second
+	// tick of a direct conversation.
+	for _, d := range moved {
+		members, _ := history.DirectMembers(d.Conv)
+		frame := encodeJSON("delivered", "", struct {
+			Conv string `json:"conv"`
+			Seq  uint64 `json:"seq"`
+			By   string `json:"by"`
+		}{d.Conv, d.Seq, s.user})
+		for _, m := range members {
+			if m != s.user {
+				s.srv.cfg.Router.Publish(m, Event{Frame: frame})
+			}
+		}
+	}
 	return nil
+}
+
+// maxDeliveredScan bounds the inbox entries one received frame reads for
+// delivered marks: a device confirming a larger jump marks what the last
+// ones hold (its reads mark the rest as read).
+const maxDeliveredScan = 1000
+
+// deliveredUpTo returns, per direct conversation, the highest seq from
+// another user among the inbox entries this device confirms with pts: the
+// entries after its last confirmation, which it was just sent (so they are
+// read from the store's cache).
+func (s *session) deliveredUpTo(pts uint64) []history.ConvSeq {
+	lo := max(s.confirmed, pts-min(pts, maxDeliveredScan))
+	if pts <= lo {
+		return nil
+	}
+	entries, err := s.srv.cfg.Store.ReadInbox(s.user, lo, int(pts-lo))
+	if err != nil {
+		s.log.Warn("read inbox for delivered marks", logErr, err)
+		return nil
+	}
+	var out []history.ConvSeq
+	for _, e := range entries {
+		m := e.Message
+		if e.Pts > pts || m.From == s.user {
+			continue
+		}
+		if _, direct := history.DirectMembers(m.Conv); !direct {
+			continue
+		}
+		if i := slices.IndexFunc(out, func(d history.ConvSeq) bool { return d.Conv == m.Conv }); i >= 0 {
+			out[i].Seq = max(out[i].Seq, m.Seq)
+		} else {
+			out = append(out, history.ConvSeq{Conv: m.Conv, Seq: m.Seq})
+		}
+	}
+	return out
 }
 
 func (s *session) handleHistory(f *inFrame) error {
@@ -597,6 +654,9 @@ type conversationJSON struct {
 	ReadSeq  uint64       `json:"read_seq"`
 	Unread   uint64       `json:"unread"`
 	PeerRead uint64       `json:"peer_read"`
+	// PeerDelivered is the highest seq the other member's devices confirmed
+	// receiving (direct only).
+	PeerDelivered uint64 `json:"peer_delivered,omitempty"`
 }
 
 func (s *session) handleConversations(f *inFrame) error {
@@ -614,7 +674,7 @@ func (s *session) conversationsJSON(convs []history.Conversation) []conversation
 	out := make([]conversationJSON, len(convs))
 	for i, c := range convs {
 		out[i] = conversationJSON{Conv: c.ID, Members: c.Members, Name: c.Name, Size: c.Size, Role: string(c.Role), Left: c.Left,
-			LastSeq: c.LastSeq, ReadSeq: c.ReadSeq, Unread: c.Unread, PeerRead: c.PeerRead}
+			LastSeq: c.LastSeq, ReadSeq: c.ReadSeq, Unread: c.Unread, PeerRead: c.PeerRead, PeerDelivered: c.PeerDelivered}
 		if c.Last != nil {
 			m := toMessageJSON(c.Last, s.user)
 			out[i].Last = &m

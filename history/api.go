@@ -246,6 +246,9 @@ type Conversation struct {
 	ReadSeq  uint64   // the user's read mark
 	Unread   uint64   // LastSeq - ReadSeq; own messages count as read
 	PeerRead uint64   // lowest read mark among the other members (direct only)
+	// PeerDelivered is the lowest seq the other members' devices confirmed
+	// receiving (direct only; never below PeerRead).
+	PeerDelivered uint64
 }
 
 // ReadMark is the result of MarkRead.
@@ -258,6 +261,10 @@ type ReadMark struct {
 
 // DirectConv returns the id of the direct conversation between a and b: the
 // same for (a, b) and (b, a).
+// DirectMembers returns the users of a direct conversation id (one for a
+// conversation with oneself), or false if conv is not one.
+func DirectMembers(conv string) ([]string, bool) { return directMembers(conv) }
+
 func DirectConv(a, b string) string {
 	if b < a {
 		a, b = b, a

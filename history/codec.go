@@ -13,22 +13,23 @@ import (
 
 // Record kinds: the first byte of every key.
 const (
-	kindMessage  = 'm'
-	kindInbox    = 'i'
-	kindConvSeq  = 'c'
-	kindUserPts  = 'p'
-	kindGlobalID = 'g'
-	kindMember   = 'u'
-	kindReadMark = 'r'
-	kindCursor   = 'k'
-	kindFloor    = 'f'
-	kindDedup    = 'd'
-	kindExpiry   = 'x'
-	kindGroup    = 'G'
-	kindGMember  = 'M'
-	kindGRead    = 'R'
-	kindActivity = 'a'
-	kindDevice   = 'v'
+	kindMessage   = 'm'
+	kindInbox     = 'i'
+	kindConvSeq   = 'c'
+	kindUserPts   = 'p'
+	kindGlobalID  = 'g'
+	kindMember    = 'u'
+	kindReadMark  = 'r'
+	kindCursor    = 'k'
+	kindFloor     = 'f'
+	kindDedup     = 'd'
+	kindExpiry    = 'x'
+	kindGroup     = 'G'
+	kindGMember   = 'M'
+	kindGRead     = 'R'
+	kindActivity  = 'a'
+	kindDevice    = 'v'
+	kindDelivered = 'e'
 )
 
 // sep separates the fields of a key; ids never contain it.
@@ -118,7 +119,11 @@ func globalIDKey() []byte                  { return []byte{kindGlobalID} }
 func memberKey(user, conv string) []byte   { return makeKey(0, kindMember, user, conv) }
 func readMarkKey(user, conv string) []byte { return makeKey(0, kindReadMark, user, conv) }
 func cursorKey(user, device string) []byte { return makeKey(0, kindCursor, user, device) }
-func floorKey(user string) []byte          { return makeKey(0, kindFloor, user) }
+
+// deliveredKey is where user's delivered mark of a direct conv lives: the
+// highest seq of it a device of user confirmed.
+func deliveredKey(user, conv string) []byte { return makeKey(0, kindDelivered, user, conv) }
+func floorKey(user string) []byte           { return makeKey(0, kindFloor, user) }
 
 func dedupKey(user, device, cid string) []byte {
 	return makeKey(0, kindDedup, user, device, cid)

@@ -277,6 +277,7 @@ func (s *Store) conversation(snap reader, user, conv string, durable uint64) (Co
 	}
 	c.Members, _ = directMembers(conv)
 	c.PeerRead = c.ReadSeq // a conversation with oneself
+	c.PeerDelivered = c.LastSeq
 	first := true
 	for _, m := range c.Members {
 		if m == user {
@@ -286,9 +287,18 @@ func (s *Store) conversation(snap reader, user, conv string, durable uint64) (Co
 		if err != nil {
 			return c, err
 		}
-		if first || mark < c.PeerRead {
-			c.PeerRead, first = mark, false
+		got, err := getUvarint(snap, deliveredKey(m, conv))
+		if err != nil {
+			return c, err
 		}
+		got = max(got, mark) // read implies delivered
+		if first || mark < c.PeerRead {
+			c.PeerRead = mark
+		}
+		if first || got < c.PeerDelivered {
+			c.PeerDelivered = got
+		}
+		first = false
 	}
 	return c, nil
 }

@@ -319,3 +319,43 @@ func TestUnreadMatchesConversations(t *testing.T) {
 		t.Fatalf("Unread = %d, %v; conversations say %d", got, err, want)
 	}
 }
+
+// A device's confirmation moves the delivered mark of the conversations it
+// names, never back, and the other member's summary shows it; a read
+// counts as delivered.
+func TestDeliveredMarks(t *testing.T) {
+	s, _ := newStore(t, Config{})
+	ctx := context.Background()
+	sendMany(t, s, "alice", "bob", 3)
+	conv := DirectConv("alice", "bob")
+	peer := func() (delivered, read uint64) {
+		t.Helper()
+		cs, err := s.Conversations("alice")
+		if err != nil || len(cs) != 1 {
+			t.Fatalf("conversations: %+v %v", cs, err)
+		}
+		return cs[0].PeerDelivered, cs[0].PeerRead
+	}
+	if d, r := peer(); d != 0 || r != 0 {
+		t.Fatalf("before: delivered %d read %d", d, r)
+	}
+	stored, moved, err := s.Confirm(ctx, "bob", "phone", 2, []ConvSeq{{conv, 2}})
+	if err != nil || stored != 2 || len(moved) != 1 || moved[0] != (ConvSeq{conv, 2}) {
+		t.Fatalf("confirm: %d %v %v", stored, moved, err)
+	}
+	if _, moved, _ := s.Confirm(ctx, "bob", "laptop", 1, []ConvSeq{{conv, 1}}); len(moved) != 0 {
+		t.Fatalf("a lower mark moved: %v", moved)
+	}
+	if d, _ := peer(); d != 2 {
+		t.Fatalf("delivered %d, want 2", d)
+	}
+	if _, err := s.MarkRead(ctx, "bob", conv, 3); err != nil {
+		t.Fatal(err)
+	}
+	if d, r := peer(); d != 3 || r != 3 {
+		t.Fatalf("after the read: delivered %d read %d", d, r)
+	}
+	if _, _, err := s.Confirm(ctx, "bob", "phone", 3, []ConvSeq{{"g:x", 1}}); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("a group's delivered mark: %v", err)
+	}
+}

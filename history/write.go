@@ -81,17 +81,37 @@ func (s *Store) Append(ctx context.Context, req AppendRequest) (Ack, error) {
 // is ErrInvalid (wrapped). The write is durable when SetCursor returns; ctx
 // works as in Append.
 func (s *Store) SetCursor(ctx context.Context, user, device string, pts uint64) (uint64, error) {
+	stored, _, err := s.Confirm(ctx, user, device, pts, nil)
+	return stored, err
+}
+
+// Confirm is SetCursor that also records, in the same write, that user's
+// device received direct conversations up to the given seqs: their
+// delivered marks, which never decrease (Conversation.PeerDelivered of the
+// other member). It returns the stored cursor and the marks that moved.
+func (s *Store) Confirm(ctx context.Context, user, device string, pts uint64, delivered []ConvSeq) (uint64, []ConvSeq, error) {
 	if !validID(user) || !validID(device) {
-		return 0, fmt.Errorf("%w: user or device id", ErrInvalid)
+		return 0, nil, fmt.Errorf("%w: user or device id", ErrInvalid)
 	}
-	o := &cursorOp{user: user, device: device, pts: pts, done: make(chan error, 1)}
+	for _, d := range delivered {
+		if _, ok := directMembers(d.Conv); !ok {
+			return 0, nil, fmt.Errorf("%w: %q is not a direct conversation", ErrInvalid, d.Conv)
+		}
+	}
+	o := &cursorOp{user: user, device: device, pts: pts, delivered: delivered, done: make(chan error, 1)}
 	if err := s.enqueue(ctx, o); err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	if err := <-o.done; err != nil {
-		return 0, err
+		return 0, nil, err
 	}
-	return o.stored, nil
+	return o.stored, o.advanced, nil
+}
+
+// ConvSeq is a position in a conversation.
+type ConvSeq struct {
+	Conv string
+	Seq  uint64
 }
 
 // MarkRead records that user has read conv up to seq and returns the stored
@@ -232,7 +252,9 @@ func (o *appendOp) finish(err error) {
 type cursorOp struct {
 	user, device string
 	pts          uint64
+	delivered    []ConvSeq
 	stored       uint64
+	advanced     []ConvSeq  // the delivered marks that moved
 	done         chan error // buffered: finish never blocks
 }
 
@@ -252,6 +274,17 @@ func (o *cursorOp) apply(c *committer) error {
 	o.stored = max(old, o.pts)
 	if o.pts > old {
 		c.put(key, encodeUvarint(o.pts))
+	}
+	for _, d := range o.delivered {
+		k := deliveredKey(o.user, d.Conv)
+		mark, err := c.getUvarint(k)
+		if err != nil {
+			return err
+		}
+		if d.Seq > mark {
+			c.put(k, encodeUvarint(d.Seq))
+			o.advanced = append(o.advanced, d)
+		}
 	}
 	return nil
 }

@@ -17,7 +17,7 @@ const TYPING_SHOWN_MS = 6000;
 const s = {
   client: null,
   session: null, // {user, device, token, exp, dev}
-  convs: new Map(), // conv -> {conv, group, peer, name, last, last_seq, read_seq, unread, peer_read, size, role, left}
+  convs: new Map(), // conv -> {conv, group, peer, name, last, last_seq, read_seq, unread, peer_read, peer_delivered, size, role, left}
   msgs: new Map(), // conv -> {bySeq: Map, more, loaded, loading}
   pending: new Map(), // cid -> {conv, body, ts, failed}
   presence: new Map(), // user -> {online, last_seen}
@@ -41,7 +41,7 @@ function convOf(conv) {
       const [, a, b] = conv.split(':');
       peer = a === s.session.user ? b : a;
     }
-    c = { conv, group, peer, name: group ? 'Group' : peer, last: null, last_seq: 0, read_seq: 0, unread: 0, peer_read: 0 };
+    c = { conv, group, peer, name: group ? 'Group' : peer, last: null, last_seq: 0, read_seq: 0, unread: 0, peer_read: 0, peer_delivered: 0 };
     s.convs.set(conv, c);
   }
   return c;
@@ -91,6 +91,7 @@ function start(session) {
   c.on('synced', onSynced);
   c.on('message', onEntry);
   c.on('receipt', onReceipt);
+  c.on('delivered', onDelivered);
   c.on('typing', onTyping);
   c.on('presence', (p) => {
     s.presence.set(p.user, { online: p.online, last_seen: p.last_seen });
@@ -209,6 +210,7 @@ async function refreshConversations() {
           last_seq: Math.max(c.last_seq, r.last_seq || 0),
           read_seq: Math.max(c.read_seq, r.read_seq || 0),
           peer_read: Math.max(c.peer_read, r.peer_read || 0),
+          peer_delivered: Math.max(c.peer_delivered, r.peer_delivered || 0),
           size: r.size,
           role: r.role,
           left: r.left,
@@ -486,6 +488,14 @@ function onReceipt(r) {
   }
 }
 
+// onDelivered: a device of the peer confirmed it holds the conversation up
+// to seq (the second tick).
+function onDelivered(d) {
+  const c = convOf(d.conv);
+  c.peer_delivered = Math.max(c.peer_delivered, d.seq);
+  if (d.conv === s.open) renderMessages();
+}
+
 // markRead tells the server the open conversation is read, when a person
 // can actually see it.
 let readTimer = 0;
@@ -578,11 +588,7 @@ function tickState(c, e) {
     return r && e.seq <= r.seq && r.members > 0 && r.read === r.members ? 'read' : 'sent';
   }
   if (c.peer_read >= e.seq) return 'read';
-  // The protocol has no per-device delivery receipt for clients: a message
-  // counts as delivered once the peer has been online since it was stored
-  // (an online device receives it live; a returning one syncs it first).
-  const p = presenceOf(c.peer);
-  if (p && (p.online || p.last_seen >= e.ts)) return 'delivered';
+  if (c.peer_delivered >= e.seq) return 'delivered';
   return 'sent';
 }
 
