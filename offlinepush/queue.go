@@ -248,7 +248,7 @@ func (s *Service) finish(j job, o Outcome, extra []Op) {
 	s.count(j.Binding.Vendor, o.Status)
 	ops := append(extra, Op{Key: jobKey(j.Due, j.ID), Delete: true})
 	if j.MsgID != 0 {
-		o.MsgID, o.User, o.Device, o.At = j.MsgID, j.Binding.User, j.Binding.Device, s.cfg.Now().UnixMilli()
+		o.MsgID, o.Conv, o.User, o.Device, o.At = j.MsgID, j.Conv, j.Binding.User, j.Binding.Device, s.cfg.Now().UnixMilli()
 		v, _ := json.Marshal(o)
 		ops = append(ops, Op{Key: outcomeKey(j.MsgID, o.User, o.Device), Value: v})
 	}
@@ -269,7 +269,7 @@ func (s *Service) reschedule(j job, at time.Time, why string) {
 	ops := []Op{{Key: old, Delete: true}, {Key: jobKey(j.Due, j.ID), Value: v}}
 	var o Outcome
 	if j.MsgID != 0 {
-		o = Outcome{MsgID: j.MsgID, User: j.Binding.User, Device: j.Binding.Device, Status: StatusQueued,
+		o = Outcome{MsgID: j.MsgID, Conv: j.Conv, User: j.Binding.User, Device: j.Binding.Device, Status: StatusQueued,
 			Reason: "retrying: " + why, Vendor: j.Binding.Vendor, Silent: j.N.Silent, Attempts: j.Attempts, At: s.cfg.Now().UnixMilli()}
 		ov, _ := json.Marshal(o)
 		ops = append(ops, Op{Key: outcomeKey(j.MsgID, o.User, o.Device), Value: ov})

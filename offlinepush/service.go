@@ -306,6 +306,7 @@ func (s *Service) decideLoop() {
 // Outcome is what happened to a message on one device of a recipient.
 type Outcome struct {
 	MsgID        uint64 `json:"msg_id"`
+	Conv         string `json:"conv,omitempty"` // the message's conversation; empty for a push sent with SendCampaign
 	User         string `json:"user"`
 	Device       string `json:"device"`
 	Status       string `json:"status"`           // see the Status constants
@@ -355,7 +356,7 @@ func (s *Service) decideBatch(batch []pendingMsg) error {
 		m := p.msg
 		ids = append(ids, m.ID)
 		record := func(o Outcome) {
-			o.MsgID, o.At = m.ID, now.UnixMilli()
+			o.MsgID, o.Conv, o.At = m.ID, m.Conv, now.UnixMilli()
 			v, _ := json.Marshal(o)
 			ops = append(ops, Op{Key: outcomeKey(m.ID, o.User, o.Device), Value: v})
 			if s.cfg.OnOutcome != nil {

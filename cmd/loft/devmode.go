@@ -51,8 +51,8 @@ type devInboxEntry struct {
 	Vendor string `json:"vendor,omitempty"`
 	Silent bool   `json:"silent,omitempty"`
 	At     int64  `json:"at"`
+	Conv   string `json:"conv,omitempty"`
 	// What the log vendor sent, filled when the entry is read.
-	Conv  string `json:"conv,omitempty"`
 	Title string `json:"title,omitempty"`
 	Body  string `json:"body,omitempty"`
 	Badge *int   `json:"badge,omitempty"`
@@ -76,7 +76,7 @@ func (in *devInbox) record(o offlinepush.Outcome) {
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	in.seq++
-	e := devInboxEntry{Seq: in.seq, MsgID: strconv.FormatUint(o.MsgID, 10), Device: o.Device, Status: o.Status,
+	e := devInboxEntry{Seq: in.seq, MsgID: strconv.FormatUint(o.MsgID, 10), Conv: o.Conv, Device: o.Device, Status: o.Status,
 		Reason: o.Reason, Vendor: o.Vendor, Silent: o.Silent, At: o.At}
 	list := append(in.users[o.User], e)
 	if len(list) > devInboxPerUsr {
@@ -116,7 +116,7 @@ func (in *devInbox) entries(user string, after uint64) []devInboxEntry {
 			continue
 		}
 		if r, ok := records[sent{e.MsgID, tokens[e.Device]}]; ok {
-			e.Conv, e.Title, e.Body, e.Badge = r.Data["conv"], r.Title, r.Body, r.Badge
+			e.Title, e.Body, e.Badge = r.Title, r.Body, r.Badge
 		}
 	}
 	return out
