@@ -7,8 +7,10 @@
 // # Ownership and concurrency
 //
 // A *Queue owns its goroutines: Start launches one dispatcher, a fixed
-// pool of 8 delivery workers and Post's flusher, and Close stops them and
-// waits (for the deliveries in flight too, until its ctx ends). Dropped
+// pool of 8 delivery workers, one finisher that deletes or reschedules
+// the jobs they are done with (many per Apply), and Post's flusher; Close
+// stops them and waits (for the deliveries in flight too, until its ctx
+// ends). Dropped
 // deliveries are logged at most once a minute per endpoint and reason.
 // Emit, Post and Stats are safe to call concurrently from any goroutine,
 // before Start and after Close too: Emit only writes the KV, so an event
