@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"io"
 	"net/http"
 	"strings"
@@ -16,16 +15,7 @@ func TestHTTPAPIThroughTheBinary(t *testing.T) {
 	keys := writeFile(t, "keys.json", `[{"name":"backend","secret":"backend-secret-0123456789","scopes":["send","admin"]}]`)
 	p := startLoft(t, t.TempDir(), "--api-keys", keys)
 	call := func(method, path, body string) (int, map[string]any) {
-		req, _ := http.NewRequest(method, "http://"+p.addr+path, strings.NewReader(body))
-		req.Header.Set("Authorization", "Bearer backend-secret-0123456789")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		var out map[string]any
-		json.NewDecoder(resp.Body).Decode(&out)
-		return resp.StatusCode, out
+		return callJSON(t, method, "http://"+p.addr+path, "backend-secret-0123456789", body)
 	}
 	if code, _ := call("GET", "/readyz", ""); code != 200 {
 		t.Fatalf("readyz: %d", code)

@@ -9,8 +9,9 @@ import (
 	"time"
 )
 
-// devCall makes a request to a dev endpoint and decodes the JSON answer.
-func devCall(t *testing.T, method, url, token, body string) (int, map[string]any) {
+// callJSON makes a request, with a bearer token if not empty, and decodes
+// the JSON answer.
+func callJSON(t *testing.T, method, url, token, body string) (int, map[string]any) {
 	t.Helper()
 	req, _ := http.NewRequest(method, url, strings.NewReader(body))
 	if token != "" {
@@ -31,32 +32,24 @@ func devCall(t *testing.T, method, url, token, body string) (int, map[string]any
 func TestDevTokenAndPushInbox(t *testing.T) {
 	addr, _ := startServe(t, t.TempDir())
 	base := "http://" + addr
-	code, bobTok := devCall(t, "POST", base+"/dev/token", "", `{"user":"bob","device":"phone"}`)
+	code, bobTok := callJSON(t, "POST", base+"/dev/token", "", `{"user":"bob","device":"phone"}`)
 	if code != 200 || bobTok["user"] != "bob" || bobTok["device"] != "phone" || bobTok["expires_at"] == "" {
 		t.Fatalf("dev token: %d %v", code, bobTok)
 	}
-	if code, p := devCall(t, "POST", base+"/dev/token", "", `{"user":"@system","device":"x"}`); code != 400 || p["field"] != "/user" {
+	if code, p := callJSON(t, "POST", base+"/dev/token", "", `{"user":"@system","device":"x"}`); code != 400 || p["field"] != "/user" {
 		t.Fatalf("reserved user: %d %v", code, p)
 	}
-	if code, p := devCall(t, "POST", base+"/dev/token", "", `{"user":"bob","device":"x","admin":true}`); code != 400 || !strings.Contains(p["detail"].(string), "admin") {
+	if code, p := callJSON(t, "POST", base+"/dev/token", "", `{"user":"bob","device":"x","admin":true}`); code != 400 || !strings.Contains(p["detail"].(string), "admin") {
 		t.Fatalf("unknown field: %d %v", code, p)
 	}
-	if code, _ := devCall(t, "GET", base+"/dev/push-inbox", "not-a-token", ""); code != 401 {
+	if code, _ := callJSON(t, "GET", base+"/dev/push-inbox", "not-a-token", ""); code != 401 {
 		t.Fatalf("push inbox with a bad token: %d", code)
 	}
-	_, aliceTok := devCall(t, "POST", base+"/dev/token", "", `{"user":"alice","device":"laptop"}`)
+	_, aliceTok := callJSON(t, "POST", base+"/dev/token", "", `{"user":"alice","device":"laptop"}`)
 
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	bob, err := dialClient(ctx, addr, bobTok["token"].(string), "phone")
-	if err != nil {
-		t.Fatal(err)
-	}
-	bob.write(ctx, map[string]any{"type": "push_register", "id": "r", "vendor": "log", "token": "demo-bob-phone"})
-	if f, err := bob.read(ctx); err != nil || f.Type != "push_registered" {
-		t.Fatalf("push_register: %+v %v", f, err)
-	}
-	bob.close()
+	registerThenLeave(t, ctx, addr, bobTok["token"].(string), "phone", "log", "demo-bob-phone")
 	alice, err := dialClient(ctx, addr, aliceTok["token"].(string), "laptop")
 	if err != nil {
 		t.Fatal(err)
@@ -73,7 +66,7 @@ func TestDevTokenAndPushInbox(t *testing.T) {
 		if ctx.Err() != nil {
 			t.Fatal("no push reached bob's inbox")
 		}
-		code, in := devCall(t, "GET", base+"/dev/push-inbox?after="+jsonNum(after), bobTok["token"].(string), "")
+		code, in := callJSON(t, "GET", base+"/dev/push-inbox?after="+jsonNum(after), bobTok["token"].(string), "")
 		if code != 200 {
 			t.Fatalf("push inbox: %d %v", code, in)
 		}
@@ -91,7 +84,7 @@ func TestDevTokenAndPushInbox(t *testing.T) {
 	}
 	// Alice's inbox says why her own devices were not pushed: nothing, as
 	// she sent it.
-	if _, in := devCall(t, "GET", base+"/dev/push-inbox", aliceTok["token"].(string), ""); len(in["entries"].([]any)) != 0 {
+	if _, in := callJSON(t, "GET", base+"/dev/push-inbox", aliceTok["token"].(string), ""); len(in["entries"].([]any)) != 0 {
 		t.Fatalf("alice's inbox: %v", in)
 	}
 }
@@ -102,10 +95,10 @@ func jsonNum(f float64) string { b, _ := json.Marshal(f); return string(b) }
 // (the demo's files answer 405 to a POST, 404 to a path they lack).
 func TestNoDevEndpointsWithARealSecret(t *testing.T) {
 	p := startLoft(t, t.TempDir())
-	if code, _ := devCall(t, "POST", "http://"+p.addr+"/dev/token", "", `{"user":"bob","device":"phone"}`); code != 404 && code != 405 {
+	if code, _ := callJSON(t, "POST", "http://"+p.addr+"/dev/token", "", `{"user":"bob","device":"phone"}`); code != 404 && code != 405 {
 		t.Fatalf("dev token with a real secret: %d", code)
 	}
-	if code, _ := devCall(t, "GET", "http://"+p.addr+"/dev/push-inbox", "", ""); code != 404 {
+	if code, _ := callJSON(t, "GET", "http://"+p.addr+"/dev/push-inbox", "", ""); code != 404 {
 		t.Fatalf("push inbox with a real secret: %d", code)
 	}
 }

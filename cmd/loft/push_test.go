@@ -78,15 +78,7 @@ func TestWebhookPushThroughTheBinary(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	bob, err := dialClient(ctx, p.addr, mintToken(t, "bob"), "phone")
-	if err != nil {
-		t.Fatal(err)
-	}
-	bob.write(ctx, map[string]any{"type": "push_register", "id": "r", "vendor": "webhook", "token": "bob-phone-token"})
-	if f, err := bob.read(ctx); err != nil || f.Type != "push_registered" {
-		t.Fatalf("push_register: %+v %v", f, err)
-	}
-	bob.close() // offline well within the second of grace
+	registerThenLeave(t, ctx, p.addr, mintToken(t, "bob"), "phone", "webhook", "bob-phone-token") // offline well within the second of grace
 
 	alice, err := dialClient(ctx, p.addr, mintToken(t, "alice"), "laptop")
 	if err != nil {

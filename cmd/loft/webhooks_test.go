@@ -117,15 +117,7 @@ func TestEventWebhooksThroughTheBinary(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	bob, err := dialClient(ctx, p.addr, mintToken(t, "bob"), "phone")
-	if err != nil {
-		t.Fatal(err)
-	}
-	bob.write(ctx, map[string]any{"type": "push_register", "id": "r", "vendor": "webhook", "token": "bob-phone-token"})
-	if f, err := bob.read(ctx); err != nil || f.Type != "push_registered" {
-		t.Fatalf("push_register: %+v %v", f, err)
-	}
-	bob.close()
+	registerThenLeave(t, ctx, p.addr, mintToken(t, "bob"), "phone", "webhook", "bob-phone-token")
 	all.waitFor(t, "user.offline", func(d map[string]any) bool { return d["user"] == "bob" && d["last_seen"].(float64) > 0 })
 
 	alice, err := dialClient(ctx, p.addr, mintToken(t, "alice"), "laptop")

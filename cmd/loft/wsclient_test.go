@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"testing"
 
 	"github.com/coder/websocket"
 )
@@ -317,5 +318,20 @@ func (d *inboxDevice) followAll(ctx context.Context, addr, token string, done fu
 			return err
 		}
 		d.slowCloses++
+	}
+}
+
+// registerThenLeave logs user's device in with token, registers pushToken
+// with vendor, and disconnects: the device is offline and pushable.
+func registerThenLeave(t *testing.T, ctx context.Context, addr, token, device, vendor, pushToken string) {
+	t.Helper()
+	c, err := dialClient(ctx, addr, token, device)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.close()
+	c.write(ctx, map[string]any{"type": "push_register", "id": "r", "vendor": vendor, "token": pushToken})
+	if f, err := c.read(ctx); err != nil || f.Type != "push_registered" {
+		t.Fatalf("push_register: %+v %v", f, err)
 	}
 }
