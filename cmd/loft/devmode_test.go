@@ -11,7 +11,7 @@ import (
 
 // callJSON makes a request, with a bearer token if not empty, and decodes
 // the JSON answer.
-func callJSON(t *testing.T, method, url, token, body string) (int, map[string]any) {
+func callJSON(t testing.TB, method, url, token, body string) (int, map[string]any) {
 	t.Helper()
 	req, _ := http.NewRequest(method, url, strings.NewReader(body))
 	if token != "" {
