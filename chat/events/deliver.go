@@ -157,6 +157,16 @@ func (q *Queue) dispatch(work chan<- job) {
 	}
 }
 
+// untilDue is how long from nowMs until due (Unix ms, after nowMs), at
+// most scanPeriod. The bound of an empty queue is MaxInt64: the difference
+// in ms overflows a Duration, which a timer takes as "now" and would spin.
+func untilDue(due, nowMs int64) time.Duration {
+	if due-nowMs >= scanPeriod.Milliseconds() {
+		return scanPeriod
+	}
+	return time.Duration(due-nowMs) * time.Millisecond
+}
+
 // errStop ends a scan early.
 var errStop = errors.New("events: stop")
 
@@ -171,7 +181,7 @@ func (q *Queue) listDue(now time.Time) ([]job, time.Duration) {
 	from := q.low
 	if from > nowMs {
 		q.lowMu.Unlock()
-		return nil, min(scanPeriod, time.Duration(from-nowMs)*time.Millisecond)
+		return nil, untilDue(from, nowMs)
 	}
 	q.low = math.MaxInt64 // writers lower it while this scan runs
 	q.lowMu.Unlock()
@@ -192,7 +202,7 @@ func (q *Queue) listDue(now time.Time) ([]job, time.Duration) {
 			first = at
 		}
 		if at > nowMs {
-			next = min(next, time.Duration(at-nowMs)*time.Millisecond)
+			next = min(next, untilDue(at, nowMs))
 			return errStop
 		}
 		q.inflightMu.Lock()

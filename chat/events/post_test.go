@@ -4,9 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -113,4 +115,30 @@ func pendingEvents(tb testing.TB, kv *memKV) int {
 		return nil
 	})
 	return n
+}
+
+// cpuTime is the CPU time this process has used.
+func cpuTime(t *testing.T) time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		t.Fatal(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// An empty queue waits: the bound a scan of an empty queue leaves once
+// overflowed the dispatcher's wait, which a timer took as "now", and the
+// dispatcher spun on a core until the first event.
+func TestIdleQueueDoesNotSpin(t *testing.T) {
+	r := newReceiver(t, nil)
+	start(t, Config{KV: newMemKV(), Endpoints: []Endpoint{{URL: r.URL, Secret: testSecret}}})
+	time.Sleep(scanPeriod + 200*time.Millisecond) // past the first scan and the wait it set
+	before := cpuTime(t)
+	time.Sleep(500 * time.Millisecond) // the span the process is watched over, not a test clock
+	if used := cpuTime(t) - before; used > 250*time.Millisecond {
+		t.Fatalf("an idle queue used %v of CPU in 500 ms", used)
+	}
+	if d := untilDue(math.MaxInt64, time.Now().UnixMilli()); d != scanPeriod {
+		t.Fatalf("untilDue of an empty queue = %v, want %v", d, scanPeriod)
+	}
 }
