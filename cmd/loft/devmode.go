@@ -79,7 +79,9 @@ func (in *devInbox) record(o offlinepush.Outcome) {
 	e := devInboxEntry{Seq: in.seq, MsgID: strconv.FormatUint(o.MsgID, 10), Conv: o.Conv, Device: o.Device, Status: o.Status,
 		Reason: o.Reason, Vendor: o.Vendor, Silent: o.Silent, At: o.At}
 	list := append(in.users[o.User], e)
-	if len(list) > devInboxPerUsr {
+	if len(list) >= 2*devInboxPerUsr {
+		// Trimmed in halves, not per entry: a copy of the newest every
+		// devInboxPerUsr outcomes, not on each one.
 		list = append(list[:0:0], list[len(list)-devInboxPerUsr:]...)
 	}
 	in.users[o.User] = list
@@ -90,7 +92,8 @@ func (in *devInbox) record(o offlinepush.Outcome) {
 func (in *devInbox) entries(user string, after uint64) []devInboxEntry {
 	in.mu.Lock()
 	var out []devInboxEntry
-	for _, e := range in.users[user] {
+	list := in.users[user]
+	for _, e := range list[max(0, len(list)-devInboxPerUsr):] {
 		if e.Seq > after && len(out) < devInboxPage {
 			out = append(out, e)
 		}
