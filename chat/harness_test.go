@@ -398,6 +398,25 @@ func (c *client) entries(n int) []entry {
 	return out
 }
 
+// nextEntries returns the entries of the next messages frame, however many
+// the server coalesced into it (skipping acks).
+func (c *client) nextEntries() []entry {
+	c.tb.Helper()
+	for {
+		f, err := c.read()
+		if err != nil {
+			c.tb.Fatalf("waiting for entries: %v", err)
+		}
+		switch f.Type {
+		case "messages":
+			return f.Messages
+		case "ack":
+		default:
+			c.tb.Fatalf("unexpected frame while waiting for entries: %s", f.Raw)
+		}
+	}
+}
+
 // sendMsg sends one message and returns its ack (skipping live entries).
 func (c *client) sendMsg(to, cid, body string) frame {
 	c.tb.Helper()
