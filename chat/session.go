@@ -346,6 +346,19 @@ func quoteShort(s string) string {
 	return string(b)
 }
 
+// bindClaim fills an auth frame's field from the token's claim of it, or
+// refuses a field the claim does not allow. No claim binds nothing.
+func bindClaim(field *string, claim, what string) error {
+	switch {
+	case claim == "":
+	case *field == "":
+		*field = claim
+	case *field != claim:
+		return &frameError{CodeForbidden, "this token is for " + what + " " + quoteShort(claim)}
+	}
+	return nil
+}
+
 func (s *session) handleAuth(f *inFrame) error {
 	if f.Token == "" {
 		return &frameError{CodeUnauthorized, `missing "token"`}
@@ -358,18 +371,13 @@ func (s *session) handleAuth(f *inFrame) error {
 	}
 	now := s.srv.cfg.Now()
 	// A token that names a device or platform is for that one only; a
-	// frame without them takes the token's.
-	if claims.Device != "" && f.Device == "" && !s.authed {
-		f.Device = claims.Device
+	// frame without them takes the token's (a renewal's then meets the
+	// check that a session keeps its device).
+	if err := bindClaim(&f.Device, claims.Device, "device"); err != nil {
+		return err
 	}
-	if claims.Platform != "" && f.Platform == "" && !s.authed {
-		f.Platform = claims.Platform
-	}
-	if (claims.Device != "" && f.Device != "" && f.Device != claims.Device) || (s.authed && claims.Device != "" && claims.Device != s.device) {
-		return &frameError{CodeForbidden, "this token is for device " + quoteShort(claims.Device)}
-	}
-	if claims.Platform != "" && f.Platform != "" && f.Platform != claims.Platform {
-		return &frameError{CodeForbidden, "this token is for platform " + quoteShort(claims.Platform)}
+	if err := bindClaim(&f.Platform, claims.Platform, "platform"); err != nil {
+		return err
 	}
 	if s.authed {
 		// Re-authentication extends the session; it cannot change who it is.
