@@ -163,8 +163,8 @@ func (a *API) postMessages(w http.ResponseWriter, r *http.Request, k *keyState) 
 		fail(w, err)
 		return
 	}
-	if req.From != "" {
-		users = slices.DeleteFunc(users, func(u string) bool { return u == req.From && (req.Tags != "" || req.All) })
+	if req.Tags != "" || req.All {
+		users = slices.DeleteFunc(users, func(u string) bool { return u == req.From }) // a sender on behalf of a user skips that user
 	}
 
 	base := clientBase(r)
