@@ -48,8 +48,8 @@ type dropLog struct {
 }
 
 // Start starts the dispatcher, the delivery workers and Post's flusher; it
-// sends what is queued in the KV, including jobs a previous Queue left. Calls after the
-// first, or after Close, do nothing.
+// sends what is queued in the KV, including jobs a previous Queue left.
+// Calls after the first, or after Close, do nothing.
 func (q *Queue) Start() {
 	q.startOnce.Do(func() {
 		if q.ctx.Err() != nil {

@@ -70,7 +70,8 @@ type Config struct {
 	// Endpoints receive the events. Default: none (Emit queues nothing).
 	Endpoints []Endpoint
 	// HTTPClient sends the requests. Default: a client with a 10 s
-	// timeout that keeps up to 8 idle connections per host. Redirects are never followed (a copy of the client is used).
+	// timeout that keeps up to 8 idle connections per host. Redirects are
+	// never followed (a copy of the client is used).
 	HTTPClient *http.Client
 	// Now is the clock for due times, event times and signatures.
 	// Default time.Now.
